@@ -1,0 +1,400 @@
+/**
+ * The sidecar: probe loop (its node, and the current primary from this host),
+ * publisher (XADD to sy:{c}:obs), job worker (BullMQ queue of its node), and, given a
+ * data directory, the keeper of its node's process.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { Worker, UnrecoverableError, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { keys, type ClusterKeys } from '../src/bus/keys.js';
+import { epochOfLeaseValue } from '../src/bus/lease.js';
+import type { AgentConfig } from '../src/config/schemas.js';
+import type { JobResult, Observation, PeerView, ProbeError } from '../src/events/observation.js';
+import { PostgresProber, withClient, type PgTarget } from '../src/engines/postgres/probe.js';
+import { ManagedPostgres, type Upstream } from './managed.js';
+
+export interface JobData {
+  epoch: number;
+  operationId: string;
+  action: 'promote' | 'follow' | 'rejoin';
+  node: string;
+  upstream?: Upstream;
+}
+
+/** A job refused on purpose: reported with a code, never retried. */
+export class JobRefused extends UnrecoverableError {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+const OBS_MAXLEN = 10_000;
+
+export class Agent {
+  readonly bootId = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  private seq = 0;
+  /** highest leader epoch seen, on a job or in the lease */
+  epochSeen = 0;
+  private readonly k: ClusterKeys;
+  private readonly redis: Redis;
+  private worker: Worker | null = null;
+  private readonly prober: PostgresProber;
+  readonly managed: ManagedPostgres | null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private probing: Promise<void> | null = null;
+  private probeAgain = false;
+  /** a job that changes the process is running: don't restart it behind its back */
+  private busy = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private restartDelayMs = 200;
+  /** the journal's primary, as published by the leader */
+  primaryId: string | null = null;
+  private primaryAddr: Upstream | null = null;
+
+  constructor(
+    readonly cfg: AgentConfig,
+    private readonly log: Logger,
+  ) {
+    this.k = keys(cfg.cluster);
+    this.redis = new Redis(cfg.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, connectTimeout: 2000 });
+    this.redis.on('error', (err) => this.log.debug({ err: err.message }, 'redis error'));
+    this.prober = new PostgresProber(this.target(), cfg.probeTimeoutMs, () => this.probeNow());
+    this.managed = cfg.dataDir ? new ManagedPostgres(cfg.dataDir, cfg.port, cfg.node, cfg.user, log) : null;
+  }
+
+  target(): PgTarget {
+    return { host: this.cfg.host, port: this.cfg.port, user: this.cfg.user, password: this.cfg.password, database: this.cfg.database };
+  }
+
+  async start(): Promise<void> {
+    await this.redis.connect();
+    this.epochSeen = epochOfLeaseValue(await this.redis.get(this.k.leader));
+    await this.refreshPrimary();
+    if (this.managed) {
+      this.managed.onExit(() => this.onNodeExit());
+      await this.bootNode();
+    }
+    this.worker = new Worker(this.cfg.node, (job: Job<JobData>) => this.runJob(job), {
+      connection: new Redis(this.cfg.redis, { maxRetriesPerRequest: null }),
+      prefix: this.k.queuePrefix,
+      concurrency: 1,
+      autorun: true,
+    });
+    this.worker.on('error', (err) => this.log.warn({ err: err.message }, 'worker error'));
+    this.schedule(0);
+    this.log.info({ node: this.cfg.node, bootId: this.bootId, managed: !!this.managed }, 'agent started');
+  }
+
+  /** Start the node the right way: a former primary never comes back as a second primary. */
+  private async bootNode(): Promise<void> {
+    const m = this.managed!;
+    const running = m.runningPid();
+    if (running) {
+      m.adopt(running);
+      return;
+    }
+    if (!m.exists()) throw new Error(`data directory ${m.dataDir} holds no PostgreSQL cluster`);
+    if (!m.isStandby() && this.primaryId && this.primaryId !== this.cfg.node && this.primaryAddr) {
+      this.log.warn({ primary: this.primaryId }, 'this node was a primary but another node is the primary now: rejoining as its standby');
+      const how = await m.makeStandbyOf(this.primaryAddr);
+      this.log.info({ how }, 'data directory turned into a standby');
+    }
+    await m.start();
+  }
+
+  private onNodeExit(): void {
+    this.probeNow();
+    if (this.stopping || this.busy) return;
+    const m = this.managed!;
+    if (m.isStandby()) {
+      // a replica: safe to restart in place
+      const delay = this.restartDelayMs;
+      this.restartDelayMs = Math.min(5_000, this.restartDelayMs * 2);
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        if (this.stopping || this.busy || m.isRunning()) return;
+        m.start().then(
+          () => {
+            this.restartDelayMs = 200;
+            this.probeNow();
+          },
+          (err: unknown) => this.log.error({ err: (err as Error).message }, 'restart of the replica failed'),
+        );
+      }, delay);
+    } else {
+      // a primary: the coordinator decides (failover, then a rejoin job for us)
+      this.log.warn('the primary postmaster died: waiting for the coordinator (no restart in place)');
+    }
+  }
+
+  private async refreshPrimary(): Promise<void> {
+    try {
+      const raw = await this.redis.get(this.k.primary);
+      const p = raw ? (JSON.parse(raw) as Upstream) : null;
+      this.primaryId = p?.id ?? null;
+      this.primaryAddr = p ? { id: p.id, host: p.host, port: p.port } : null;
+    } catch {
+      // Redis unreachable: keep what we knew
+    }
+  }
+
+  /* ---------------------------------------------------------------- probes */
+
+  private schedule(delay: number): void {
+    if (this.stopping) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.runProbe();
+    }, delay);
+  }
+
+  /** Probe at once (the connection dropped, the process exited). */
+  probeNow(): void {
+    if (this.stopping) return;
+    if (this.probing) {
+      this.probeAgain = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  private runProbe(): void {
+    if (this.probing) {
+      this.probeAgain = true;
+      return;
+    }
+    this.probing = this.probeOnce()
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'probe failed'))
+      .finally(() => {
+        this.probing = null;
+        if (this.probeAgain) {
+          this.probeAgain = false;
+          this.schedule(0);
+        } else {
+          this.schedule(this.cfg.probeIntervalMs);
+        }
+      });
+  }
+
+  async observe(): Promise<Observation> {
+    const m = this.managed;
+    const processState = m ? (m.isRunning() ? 'running' : 'dead') : 'unmanaged';
+    const p =
+      processState === 'dead'
+        ? { reachable: false, error: 'refused' as const, errorMessage: 'postmaster not running', role: 'unknown' as const, timeline: null, lsn: null, replayLsn: null, replayDelayMs: null, upstream: null, walReceiver: null }
+        : await this.prober.probe();
+    const obs: Observation = {
+      type: 'obs',
+      v: 1,
+      node: this.cfg.node,
+      bootId: this.bootId,
+      seq: ++this.seq,
+      at: Date.now(),
+      host: this.cfg.host,
+      port: this.cfg.port,
+      priority: this.cfg.priority,
+      reachable: p.reachable,
+      process: processState,
+      role: p.role,
+      timeline: p.timeline,
+      lsn: p.lsn,
+      replayLsn: p.replayLsn,
+      replayDelayMs: p.replayDelayMs,
+      upstream: p.upstream,
+      walReceiver: p.walReceiver,
+      epochSeen: this.epochSeen,
+    };
+    if (p.error) obs.error = p.error;
+    if (p.errorMessage) obs.errorMessage = p.errorMessage;
+    if ('standbys' in p && p.standbys) obs.standbys = p.standbys;
+    const peer = await this.peerView();
+    if (peer) obs.peer = peer;
+    return obs;
+  }
+
+  private async probeOnce(): Promise<void> {
+    await this.refreshPrimary();
+    const obs = await this.observe();
+    await this.redis.xadd(this.k.obs, 'MAXLEN', '~', OBS_MAXLEN, '*', 'e', JSON.stringify(obs));
+  }
+
+  /** Can this host reach the current primary's port? (Not probed for ourselves.) */
+  private async peerView(): Promise<PeerView | null> {
+    const p = this.primaryAddr;
+    if (!p || p.id === this.cfg.node) return null;
+    const error = await tcpCheck(p.host, p.port, Math.min(this.cfg.probeTimeoutMs, 1000));
+    return error ? { node: p.id, reachable: false, error } : { node: p.id, reachable: true };
+  }
+
+  /* ------------------------------------------------------------------ jobs */
+
+  private async report(job: Job<JobData>, ok: boolean, startedAt: number, code?: string, message?: string): Promise<void> {
+    const r: JobResult = {
+      type: 'job.result',
+      v: 1,
+      node: this.cfg.node,
+      bootId: this.bootId,
+      at: Date.now(),
+      jobId: job.id ?? '',
+      epoch: job.data.epoch,
+      operationId: job.data.operationId,
+      action: job.data.action,
+      ok,
+      durationMs: Date.now() - startedAt,
+    };
+    if (code) r.code = code;
+    if (message) r.message = message.slice(0, 1000);
+    await this.redis.xadd(this.k.obs, 'MAXLEN', '~', OBS_MAXLEN, '*', 'e', JSON.stringify(r)).catch(() => {});
+  }
+
+  /** Fencing: refuse a job from an older epoch, and re-check the lease before an irreversible act. */
+  async checkEpoch(data: JobData, irreversible: boolean): Promise<void> {
+    if (!Number.isInteger(data.epoch) || data.epoch < this.epochSeen) {
+      throw new JobRefused('stale-epoch', `job epoch ${data.epoch} is older than epoch ${this.epochSeen} already seen`);
+    }
+    this.epochSeen = data.epoch;
+    if (irreversible) {
+      const current = epochOfLeaseValue(await this.redis.get(this.k.leader));
+      if (current !== data.epoch) {
+        this.epochSeen = Math.max(this.epochSeen, current);
+        throw new JobRefused('lease-changed', `the lease is at epoch ${current}, the job carries ${data.epoch}`);
+      }
+    }
+  }
+
+  async runJob(job: Job<JobData>): Promise<string> {
+    const started = Date.now();
+    const data = job.data;
+    this.log.info({ jobId: job.id, action: data.action, epoch: data.epoch }, 'job received');
+    try {
+      if (data.node !== this.cfg.node) throw new JobRefused('wrong-node', `job for ${data.node} sent to ${this.cfg.node}`);
+      await this.checkEpoch(data, data.action !== 'follow');
+      let outcome: string;
+      switch (data.action) {
+        case 'promote':
+          outcome = await this.promote();
+          break;
+        case 'follow':
+          outcome = await this.follow(requireUpstream(data));
+          break;
+        case 'rejoin':
+          outcome = await this.rejoin(requireUpstream(data));
+          break;
+        default:
+          throw new JobRefused('unknown-action', `unknown action ${String((data as { action: unknown }).action)}`);
+      }
+      this.log.info({ jobId: job.id, outcome, ms: Date.now() - started }, 'job done');
+      await this.report(job, true, started, undefined, outcome);
+      this.probeNow();
+      return outcome;
+    } catch (err) {
+      const code = err instanceof JobRefused ? err.code : 'failed';
+      this.log.warn({ jobId: job.id, code, err: (err as Error).message }, 'job refused or failed');
+      await this.report(job, false, started, code, (err as Error).message);
+      this.probeNow();
+      if (err instanceof UnrecoverableError) throw err;
+      throw new UnrecoverableError((err as Error).message);
+    }
+  }
+
+  private async promote(): Promise<string> {
+    return withClient(this.target(), 5_000, async (c) => {
+      const rec = await c.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
+      if (!rec.rows[0]?.rec) return 'already primary';
+      const res = await c.query<{ ok: boolean }>('SELECT pg_promote(true, 60) AS ok');
+      if (!res.rows[0]?.ok) throw new Error('pg_promote returned false');
+      if (this.managed) {
+        // standby.signal is gone now; a restart of this node must not make it a standby again
+      }
+      return 'promoted';
+    });
+  }
+
+  private async follow(up: Upstream): Promise<string> {
+    const rec = await withClient(this.target(), 5_000, (c) => c.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec')).catch(() => null);
+    if (rec && !rec.rows[0]?.rec) {
+      // a primary asked to follow: that is a rejoin (demote), which re-checks the lease
+      await this.checkEpoch({ epoch: this.epochSeen, operationId: '', action: 'rejoin', node: this.cfg.node }, true);
+      return this.rejoin(up);
+    }
+    if (!rec && this.managed && !this.managed.isRunning()) return this.rejoin(up);
+    const conninfo = this.managed ? this.managed.conninfo(up) : defaultConninfo(up, this.cfg.user, this.cfg.node);
+    await withClient(this.target(), 5_000, async (c) => {
+      const cur = await c.query<{ v: string }>("SELECT current_setting('primary_conninfo') AS v");
+      if (cur.rows[0]?.v === conninfo) return;
+      await c.query(`ALTER SYSTEM SET primary_conninfo = ${quoteLiteral(conninfo)}`);
+      await c.query('SELECT pg_reload_conf()');
+    });
+    return `following ${up.id}`;
+  }
+
+  private async rejoin(up: Upstream): Promise<string> {
+    const m = this.managed;
+    if (!m) throw new JobRefused('unmanaged', 'rejoin needs an agent that manages its node (dataDir)');
+    this.busy = true;
+    try {
+      if (m.isRunning()) {
+        const rec = await withClient(this.target(), 5_000, (c) => c.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec')).catch(() => null);
+        if (rec?.rows[0]?.rec && m.isStandby()) {
+          // already a standby: just point it at the primary
+          this.busy = false;
+          return this.follow(up);
+        }
+        await m.stop('fast');
+      }
+      let how = 'restarted';
+      if (!m.isStandby()) how = await m.makeStandbyOf(up);
+      else m.writeStandbyConfig(up);
+      await m.start();
+      return `rejoined ${up.id} (${how})`;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    await this.worker?.close().catch(() => {});
+    await this.probing?.catch(() => {});
+    await this.prober.close();
+    if (this.managed) await this.managed.stop('fast').catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'stopping postgres'));
+    this.redis.disconnect();
+  }
+}
+
+function requireUpstream(data: JobData): Upstream {
+  const u = data.upstream;
+  if (!u || typeof u.host !== 'string' || !Number.isInteger(u.port)) throw new JobRefused('bad-job', `${data.action} needs an upstream {id, host, port}`);
+  return u;
+}
+
+function defaultConninfo(up: Upstream, user: string, appName: string): string {
+  return `host=${up.host} port=${up.port} user=${user} application_name=${appName}`;
+}
+
+function quoteLiteral(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+/** TCP connect check: null when it connects, else why not. */
+export function tcpCheck(host: string, port: number, timeoutMs: number): Promise<ProbeError | null> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    const done = (r: ProbeError | null): void => {
+      sock.destroy();
+      resolve(r);
+    };
+    sock.setTimeout(timeoutMs, () => done('timeout'));
+    sock.once('connect', () => done(null));
+    sock.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : 'other'));
+  });
+}

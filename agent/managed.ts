@@ -1,0 +1,168 @@
+/**
+ * The agent's hold on its node's process, when it is given a data directory: start,
+ * watch (the postmaster is our direct child, so its death is an 'exit' event, at
+ * once), stop, and turn a former primary into a standby of the new one (crash
+ * recovery, pg_rewind, re-clone as the last resort).
+ */
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { cloneReplica, confString, conninfoValue, runPgTool, spawnPostgres, stopPostgres, waitReady } from '../src/sandbox/postgres.js';
+import { chownToPg, isProcessAlive } from '../src/sandbox/proc.js';
+
+export interface Upstream {
+  id: string;
+  host: string;
+  port: number;
+}
+
+export class ManagedPostgres {
+  child: ChildProcess | null = null;
+  /** a postmaster we found running and did not start (after an agent restart) */
+  private adoptedPid: number | null = null;
+  private expectedExit = false;
+  private exitListeners: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = [];
+
+  constructor(
+    readonly dataDir: string,
+    readonly port: number,
+    readonly nodeId: string,
+    readonly user: string,
+    private readonly log: Logger,
+  ) {}
+
+  get pid(): number | null {
+    return this.child?.pid ?? this.adoptedPid;
+  }
+
+  onExit(fn: (code: number | null, signal: NodeJS.Signals | null) => void): void {
+    this.exitListeners.push(fn);
+  }
+
+  isRunning(): boolean {
+    const pid = this.pid;
+    if (pid === null) return false;
+    if (this.child) return this.child.exitCode === null && this.child.signalCode === null && isProcessAlive(pid);
+    return isProcessAlive(pid);
+  }
+
+  /** Is the data directory set up as a standby (standby.signal present)? */
+  isStandby(): boolean {
+    return fs.existsSync(path.join(this.dataDir, 'standby.signal'));
+  }
+
+  exists(): boolean {
+    return fs.existsSync(path.join(this.dataDir, 'PG_VERSION'));
+  }
+
+  /** A postmaster already running on our data directory (postmaster.pid names a live pid). */
+  runningPid(): number | null {
+    try {
+      const first = fs.readFileSync(path.join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0];
+      const pid = Number(first);
+      return Number.isInteger(pid) && pid > 0 && isProcessAlive(pid) ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  adopt(pid: number): void {
+    this.adoptedPid = pid;
+    this.log.info({ pid }, 'adopted a running postmaster');
+  }
+
+  async start(): Promise<void> {
+    if (this.isRunning()) return;
+    this.expectedExit = false;
+    this.adoptedPid = null;
+    const child = spawnPostgres({ dataDir: this.dataDir, port: this.port });
+    this.child = child;
+    this.log.info({ pid: child.pid, standby: this.isStandby() }, 'postgres started');
+    child.once('exit', (code, signal) => {
+      const expected = this.expectedExit;
+      this.log[expected ? 'info' : 'warn']({ pid: child.pid, code, signal }, expected ? 'postgres stopped' : 'postgres exited unexpectedly');
+      if (!expected) for (const fn of this.exitListeners) fn(code, signal);
+    });
+    await waitReady(this.port, 60_000, '127.0.0.1', { child, dataDir: this.dataDir });
+  }
+
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    const target = this.child ?? this.adoptedPid;
+    if (target === null) return;
+    this.expectedExit = true;
+    await stopPostgres(target, mode);
+    this.child = null;
+    this.adoptedPid = null;
+  }
+
+  /** Write primary_conninfo (with our application_name) and standby.signal. Server must be down, or reloaded after. */
+  writeStandbyConfig(up: Upstream): void {
+    const autoConf = path.join(this.dataDir, 'postgresql.auto.conf');
+    const existing = fs.existsSync(autoConf) ? fs.readFileSync(autoConf, 'utf8') : '';
+    const kept = existing.split('\n').filter((l) => l !== '' && !/^\s*(primary_conninfo|primary_slot_name)\s*=/.test(l));
+    kept.push(`primary_conninfo = ${confString(this.conninfo(up))}`);
+    fs.writeFileSync(autoConf, kept.join('\n') + '\n');
+    chownToPg(autoConf);
+    const signal = path.join(this.dataDir, 'standby.signal');
+    if (!fs.existsSync(signal)) {
+      fs.writeFileSync(signal, '');
+      chownToPg(signal);
+    }
+  }
+
+  conninfo(up: Upstream): string {
+    return [`host=${conninfoValue(up.host)}`, `port=${up.port}`, `user=${conninfoValue(this.user)}`, `application_name=${conninfoValue(this.nodeId)}`].join(' ');
+  }
+
+  /** Was the cluster shut down cleanly (pg_controldata)? pg_rewind needs it. */
+  async cleanlyShutDown(): Promise<boolean> {
+    const { stdout } = await runPgTool('pg_controldata', ['-D', this.dataDir], { cwd: this.dataDir, timeoutMs: 30_000, errorCode: 'CONTROLDATA_FAILED' });
+    const state = /Database cluster state:\s*(.+)/.exec(stdout)?.[1]?.trim() ?? '';
+    return state === 'shut down' || state === 'shut down in recovery';
+  }
+
+  /**
+   * Turn this (stopped) data directory into a standby of `up`: finish crash recovery
+   * in single-user mode if needed, pg_rewind; if that fails, re-clone. Returns how.
+   */
+  async makeStandbyOf(up: Upstream): Promise<'rewound' | 'recloned'> {
+    if (this.isRunning()) throw new Error('makeStandbyOf needs the server stopped');
+    try {
+      if (!(await this.cleanlyShutDown())) {
+        this.log.info('crash recovery in single-user mode before pg_rewind');
+        // standby.signal must not be there, or single-user mode refuses to run
+        fs.rmSync(path.join(this.dataDir, 'standby.signal'), { force: true });
+        await runPgTool('postgres', ['--single', '-D', this.dataDir, '-c', 'archive_mode=off', 'postgres'], {
+          cwd: this.dataDir,
+          timeoutMs: 120_000,
+          errorCode: 'SINGLE_USER_FAILED',
+        });
+      }
+      const source = `host=${conninfoValue(up.host)} port=${up.port} user=${conninfoValue(this.user)} dbname=postgres`;
+      await runPgTool('pg_rewind', ['--target-pgdata', this.dataDir, '--source-server', source], {
+        cwd: this.dataDir,
+        timeoutMs: 300_000,
+        errorCode: 'REWIND_FAILED',
+      });
+      this.fixConfigAfterCopy();
+      this.writeStandbyConfig(up);
+      return 'rewound';
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'pg_rewind failed: re-cloning with pg_basebackup');
+      const aside = `${this.dataDir}.failed-${Date.now()}`;
+      fs.renameSync(this.dataDir, aside);
+      await cloneReplica({ primaryHost: up.host, primaryPort: up.port, dataDir: this.dataDir, port: this.port, appName: this.nodeId, user: this.user });
+      fs.rmSync(aside, { recursive: true, force: true });
+      this.writeStandbyConfig(up);
+      return 'recloned';
+    }
+  }
+
+  /** pg_rewind copies the source's config files: put our own port back. */
+  private fixConfigAfterCopy(): void {
+    const conf = path.join(this.dataDir, 'postgresql.conf');
+    fs.appendFileSync(conf, `\n# --- switchyard agent ${this.nodeId} ---\nport = ${this.port}\n`);
+    chownToPg(conf);
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * One cluster as one coordinator runs it: follow both streams into the pure fold,
+ * hold (or wait for) the lease, and, while leader, decide and act. Every instance
+ * keeps hot state and serves it; only the lease holder decides.
+ *
+ *   XREAD obs+log ──▶ evolve ──▶ state ──▶ routing projection ──▶ API, PUBLISH
+ *                                  │
+ *                          leader: decide(now) ──▶ fenced append ──▶ jobs (BullMQ)
+ */
+import { EventEmitter } from 'node:events';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { appendFenced, readJournal, toRecords, type JournalRecord } from '../src/bus/journal.js';
+import { jobIdFor, keys, type ClusterKeys } from '../src/bus/keys.js';
+import { Lease } from '../src/bus/lease.js';
+import { LeaseLostError, scripted } from '../src/bus/scripts.js';
+import { decide, type Decision, type JobSpec } from '../src/core/decide.js';
+import { evolve } from '../src/core/evolve.js';
+import { routingTable, type RoutingTable } from '../src/core/routing.js';
+import { withDefaults, type Settings } from '../src/core/settings.js';
+import { initialState, type ClusterState, type CoreEvent, type Engine } from '../src/core/state.js';
+import type { JournalDraft, JournalEntry } from '../src/events/journal.js';
+import { fieldOf, parseObsEntry } from '../src/events/parse.js';
+
+export interface ClusterRuntimeOptions {
+  name: string;
+  engine: Engine;
+  settings?: Partial<Settings>;
+  coordinatorId: string;
+  redisUrl: string;
+  leaseTtlMs: number;
+  tickMs: number;
+  log: Logger;
+}
+
+type StreamReply = Array<[string, Array<[string, string[]]>]> | null;
+
+export class ClusterRuntime extends EventEmitter {
+  state: ClusterState;
+  table: RoutingTable;
+  readonly settings: Settings;
+  readonly k: ClusterKeys;
+  readonly lease: Lease;
+  private readonly redis: Redis;
+  private readonly reader: Redis;
+  private readonly queues = new Map<string, Queue>();
+  private obsId = '$';
+  private stopping = false;
+  private deciding: Promise<void> | null = null;
+  private decideAgain = false;
+  private timers: NodeJS.Timeout[] = [];
+  private followLoop: Promise<void> | null = null;
+  private lastPublished = '';
+  private log: Logger;
+  ready = false;
+
+  constructor(private readonly opts: ClusterRuntimeOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.log = opts.log.child({ cluster: opts.name });
+    this.k = keys(opts.name);
+    this.settings = withDefaults(opts.settings);
+    this.state = initialState(opts.name, opts.engine);
+    this.table = routingTable(this.state);
+    this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 2000, lazyConnect: true });
+    this.reader = new Redis(opts.redisUrl, { maxRetriesPerRequest: null, connectTimeout: 2000, lazyConnect: true });
+    for (const r of [this.redis, this.reader]) r.on('error', (err) => this.log.debug({ err: err.message }, 'redis error'));
+    this.lease = new Lease(this.redis, this.k, opts.coordinatorId, opts.leaseTtlMs);
+  }
+
+  get name(): string {
+    return this.opts.name;
+  }
+
+  get isLeader(): boolean {
+    return this.lease.isLeader();
+  }
+
+  async start(): Promise<void> {
+    await this.redis.connect();
+    await this.reader.connect();
+    // the whole journal (snapshots come later), then the newest observations
+    for (;;) {
+      const batch = await readJournal(this.redis, this.k, this.state.logId, 1000);
+      if (batch.length === 0) break;
+      for (const r of batch) this.applyJournalRecord(r);
+    }
+    const recent = (await this.redis.xrevrange(this.k.obs, '+', '-', 'COUNT', 500)) as Array<[string, string[]]>;
+    this.obsId = recent[0]?.[0] ?? '0-0';
+    const now = Date.now();
+    for (const [id, fields] of recent.reverse()) this.applyObsEntry(id, fields, now, false);
+    this.refreshTable();
+    this.ready = true;
+    this.followLoop = this.follow();
+    this.timers.push(setInterval(() => void this.leaseTick(), Math.max(100, Math.floor(this.opts.leaseTtlMs / 3))));
+    this.timers.push(setInterval(() => this.kick(), this.opts.tickMs));
+    await this.leaseTick();
+  }
+
+  /* ------------------------------------------------------------- following */
+
+  private async follow(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const reply = (await this.reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.k.obs, this.k.log, this.obsId, this.state.logId)) as StreamReply;
+        if (!reply) continue;
+        const now = Date.now();
+        for (const [stream, entries] of reply) {
+          if (stream === this.k.log) {
+            for (const r of toRecords(entries)) this.applyJournalRecord(r);
+          } else {
+            for (const [id, fields] of entries) {
+              this.obsId = id;
+              this.applyObsEntry(id, fields, now, true);
+            }
+          }
+        }
+        this.refreshTable();
+        this.kick();
+      } catch (err) {
+        if (this.stopping) return;
+        this.log.warn({ err: (err as Error).message }, 'stream read failed; retrying');
+        await sleep(200);
+      }
+    }
+  }
+
+  private applyJournalRecord(r: JournalRecord): void {
+    if (r.entry) {
+      this.state = evolve(this.state, { kind: 'journal', id: r.id, entry: r.entry });
+    } else {
+      // a journal entry we cannot read: skip it, move the cursor past it
+      this.log.error({ id: r.id, reason: r.rejected }, 'unreadable journal entry skipped');
+      this.state = { ...this.state, logId: r.id };
+    }
+  }
+
+  private applyObsEntry(id: string, fields: string[], receivedAt: number, live: boolean): void {
+    const p = parseObsEntry(fieldOf(fields, 'e'));
+    if (!p.ok) {
+      this.log.warn({ id, reason: p.reason }, 'observation rejected');
+      if (live) this.pendingRejects.push({ type: 'entry.rejected', stream: this.k.obs, id, reason: p.reason });
+      return;
+    }
+    const ev: CoreEvent = p.value.type === 'obs' ? { kind: 'obs', id, receivedAt, entry: p.value } : { kind: 'job.result', id, receivedAt, entry: p.value };
+    this.state = evolve(this.state, ev);
+  }
+
+  private pendingRejects: JournalDraft[] = [];
+
+  private refreshTable(): void {
+    const prev = this.table;
+    this.table = routingTable(this.state);
+    if (prev.generation !== this.table.generation) this.emit('routing', this.table);
+  }
+
+  /* --------------------------------------------------------------- leading */
+
+  private async leaseTick(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      const outcome = await this.lease.tick();
+      if (outcome === 'acquired') {
+        this.log.info({ epoch: this.lease.epoch }, 'lease acquired: leading');
+        await this.act([{ type: 'append', entry: { type: 'leader.changed', coordinator: this.opts.coordinatorId } }]);
+        this.lastPublished = '';
+        this.kick();
+      } else if (outcome === 'lost') {
+        this.log.warn({ holder: this.lease.holder }, 'lease lost: following');
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'lease tick failed');
+    }
+  }
+
+  /** Run decide soon (coalesced; one pass at a time). */
+  kick(): void {
+    if (this.stopping || !this.ready || !this.lease.isLeader()) return;
+    if (this.deciding) {
+      this.decideAgain = true;
+      return;
+    }
+    this.deciding = this.decidePass()
+      .catch((err: unknown) => {
+        if (err instanceof LeaseLostError) {
+          this.log.warn('append refused: the lease is no longer ours');
+          this.lease.drop();
+        } else this.log.error({ err: (err as Error).message }, 'decide pass failed');
+      })
+      .finally(() => {
+        this.deciding = null;
+        if (this.decideAgain) {
+          this.decideAgain = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async decidePass(): Promise<void> {
+    const rejects = this.pendingRejects.splice(0);
+    const decisions: Decision[] = rejects.map((entry) => ({ type: 'append', entry }));
+    decisions.push(...decide(this.state, Date.now(), this.settings));
+    if (decisions.length > 0) await this.act(decisions);
+    await this.publishRouting();
+  }
+
+  /** Carry decisions out in order: consecutive appends go in one fenced script call. */
+  private async act(decisions: Decision[]): Promise<void> {
+    let batch: JournalEntry[] = [];
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const token = this.lease.token;
+      if (!token || !this.lease.isLeader()) throw new LeaseLostError('lease deadline passed');
+      const entries = batch;
+      batch = [];
+      const ids = await appendFenced(this.redis, this.k, token, entries);
+      entries.forEach((entry, i) => {
+        this.log.info({ type: entry.type, id: ids[i], ...summary(entry) }, 'journaled');
+        this.state = evolve(this.state, { kind: 'journal', id: ids[i]!, entry });
+      });
+      this.refreshTable();
+    };
+    for (const d of decisions) {
+      if (d.type === 'append') {
+        batch.push(this.complete(d.entry));
+      } else {
+        await flush();
+        await this.sendJob(d.job);
+      }
+    }
+    await flush();
+  }
+
+  /** Fill the envelope (and deterministic job ids) of a draft. */
+  private complete(draft: JournalDraft): JournalEntry {
+    const epoch = this.lease.epoch;
+    const d = { ...draft } as JournalDraft & { jobId?: string };
+    if (d.type === 'promotion.requested') d.jobId = jobIdFor(epoch, d.operationId, 'promote', d.node);
+    if (d.type === 'follow.requested') d.jobId = jobIdFor(epoch, d.operationId, d.action, d.node);
+    return { ...d, v: 1, at: Date.now(), epoch } as JournalEntry;
+  }
+
+  private queue(node: string): Queue {
+    let q = this.queues.get(node);
+    if (!q) {
+      q = new Queue(node, { connection: this.redis, prefix: this.k.queuePrefix });
+      q.on('error', (err) => this.log.warn({ err: err.message, node }, 'queue error'));
+      this.queues.set(node, q);
+    }
+    return q;
+  }
+
+  private async sendJob(job: JobSpec): Promise<void> {
+    if (!this.lease.isLeader()) throw new LeaseLostError('lease deadline passed');
+    const epoch = this.lease.epoch;
+    const jobId = jobIdFor(epoch, job.operationId, job.action, job.node);
+    await this.queue(job.node).add(
+      job.action,
+      { epoch, operationId: job.operationId, action: job.action, node: job.node, upstream: job.upstream },
+      { jobId, attempts: 1, removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } },
+    );
+    this.log.info({ jobId, node: job.node, action: job.action }, 'job sent');
+  }
+
+  private async publishRouting(): Promise<void> {
+    if (!this.lease.isLeader() || !this.lease.token) return;
+    const json = JSON.stringify(this.table);
+    const p = this.state.primary ? this.state.nodes[this.state.primary] : undefined;
+    const primaryJson = p ? JSON.stringify({ id: p.id, host: p.host, port: p.port }) : '';
+    const key = json + primaryJson;
+    if (key === this.lastPublished) return;
+    const r = await scripted(this.redis).syRouting(this.k.leader, this.k.routing, this.k.primary, this.lease.token, json, this.k.routingChannel, primaryJson);
+    if (r === 1) this.lastPublished = key;
+  }
+
+  /** Wait until the table's generation differs from `generation`, or `ms` pass. */
+  waitForChange(generation: number, ms: number): Promise<RoutingTable | null> {
+    if (this.table.generation !== generation) return Promise.resolve(this.table);
+    return new Promise((resolve) => {
+      const onRouting = (t: RoutingTable): void => {
+        clearTimeout(timer);
+        resolve(t);
+      };
+      const timer = setTimeout(() => {
+        this.off('routing', onRouting);
+        resolve(null);
+      }, ms);
+      this.once('routing', onRouting);
+    });
+  }
+
+  async readJournal(after: string, limit: number): Promise<JournalRecord[]> {
+    return readJournal(this.redis, this.k, after, limit);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.deciding?.catch(() => {});
+    await this.lease.release().catch(() => {});
+    this.reader.disconnect();
+    await this.followLoop?.catch(() => {});
+    for (const q of this.queues.values()) await q.close().catch(() => {});
+    this.redis.disconnect();
+  }
+}
+
+function summary(e: JournalEntry): Record<string, unknown> {
+  const { type: _t, v: _v, at: _a, evidence: _e, ...rest } = e as JournalEntry & { evidence?: unknown };
+  return rest;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

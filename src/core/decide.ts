@@ -1,0 +1,310 @@
+/**
+ * decide(state, now, settings) → decisions. Pure: the leader's shell passes `now` in,
+ * appends the journal drafts (fenced), and sends the jobs, in order.
+ *
+ * Level-triggered: each pass re-reads the whole state and asks what should be true
+ * (registered nodes, journaled health, one healthy primary, replicas following it),
+ * so a lost or duplicated message is corrected on a later pass.
+ */
+import type { Evidence, JournalDraft } from '../events/journal.js';
+import { lsnDiff, parseLsn } from './lsn.js';
+import type { Settings } from './settings.js';
+import type { ClusterState, NodeInfo, SoftNode } from './state.js';
+
+export type JobAction = 'promote' | 'follow' | 'rejoin';
+
+export interface JobSpec {
+  node: string;
+  action: JobAction;
+  operationId: string;
+  /** the primary to follow (follow, rejoin) */
+  upstream?: { id: string; host: string; port: number };
+}
+
+export type Decision = { type: 'append'; entry: JournalDraft } | { type: 'job'; job: JobSpec };
+
+export interface Verdict {
+  healthy: boolean;
+  reason: string;
+}
+
+export function isSilent(soft: SoftNode | undefined, now: number, s: Settings): boolean {
+  return !soft || now - soft.receivedAt > s.agentTimeoutMs;
+}
+
+export function addressOf(n: Pick<NodeInfo, 'host' | 'port'>): string {
+  return `${n.host}:${n.port}`;
+}
+
+export function evidenceOf(state: ClusterState, id: string, now: number): Evidence {
+  const soft = state.soft[id];
+  if (!soft) return { node: id, receivedAt: 0, reachable: false, error: 'no-observation' };
+  const o = soft.obs;
+  const ev: Evidence = {
+    node: id,
+    receivedAt: soft.receivedAt,
+    reachable: o.reachable,
+    process: o.process,
+    role: o.role,
+    lsn: o.lsn,
+    timeline: o.timeline,
+    silentMs: Math.max(0, now - soft.receivedAt),
+  };
+  if (o.error) ev.error = o.error;
+  if (o.peer) ev.peer = o.peer;
+  return ev;
+}
+
+/** What the other agents see of `target` from their hosts. */
+export function peerViews(state: ClusterState, target: string, now: number, s: Settings): { voters: number; unreachable: number; reachable: number } {
+  let voters = 0;
+  let unreachable = 0;
+  let reachable = 0;
+  for (const id of Object.keys(state.nodes)) {
+    if (id === target) continue;
+    voters++;
+    const soft = state.soft[id];
+    if (isSilent(soft, now, s) || !soft?.obs.peer || soft.obs.peer.node !== target) continue;
+    if (soft.obs.peer.reachable) reachable++;
+    else unreachable++;
+  }
+  return { voters, unreachable, reachable };
+}
+
+/** The health a node should have in the journal, from what its agent (and its peers) report. */
+export function observedHealth(state: ClusterState, id: string, now: number, s: Settings): Verdict {
+  const soft = state.soft[id];
+  const isPrimary = id === state.primary;
+  if (isSilent(soft, now, s)) {
+    if (isPrimary) {
+      const peers = peerViews(state, id, now, s);
+      if (peers.reachable > 0 && peers.reachable > peers.unreachable) return { healthy: true, reason: 'agent silent; peers reach it' };
+    }
+    return { healthy: false, reason: soft ? 'agent silent' : 'no observation yet' };
+  }
+  const o = soft!.obs;
+  if (o.process === 'dead') return { healthy: false, reason: 'process exited' };
+  if (o.process === 'stopped') return { healthy: false, reason: 'process stopped' };
+  if (!o.reachable) return { healthy: false, reason: `unreachable: ${o.error ?? 'unknown'}` };
+  if (isPrimary) {
+    return o.role === 'primary' ? { healthy: true, reason: 'primary' } : { healthy: false, reason: `expected primary, reports ${o.role}` };
+  }
+  if (o.role === 'primary') return { healthy: false, reason: `claims primary while ${state.primary ?? 'none'} is the primary` };
+  if (o.role !== 'replica') return { healthy: false, reason: 'role unknown' };
+  if (o.walReceiver !== 'streaming') return { healthy: false, reason: `replica not streaming (${o.walReceiver ?? 'no wal receiver'})` };
+  const primary = state.primary ? state.nodes[state.primary] : undefined;
+  if (primary && o.upstream && o.upstream !== addressOf(primary)) return { healthy: false, reason: `follows ${o.upstream}, not the primary` };
+  return { healthy: true, reason: 'streaming' };
+}
+
+export interface PrimaryVerdict {
+  failed: boolean;
+  definitive: boolean;
+  reason: string;
+}
+
+/**
+ * Has the primary failed? Definitive evidence (the postmaster exited, connection
+ * refused) fails fast; ambiguous evidence (timeout, stopped) waits failAfterMs; a silent
+ * agent needs a majority of the other agents to see the primary unreachable.
+ */
+export function primaryVerdict(state: ClusterState, now: number, s: Settings): PrimaryVerdict {
+  const id = state.primary;
+  if (!id) return { failed: false, definitive: false, reason: 'no primary' };
+  const soft = state.soft[id];
+  if (!soft) return { failed: false, definitive: false, reason: 'no observation of the primary yet' };
+  if (isSilent(soft, now, s)) {
+    const peers = peerViews(state, id, now, s);
+    const majority = Math.floor(peers.voters / 2) + 1;
+    if (peers.voters > 0 && peers.unreachable >= majority) {
+      return { failed: true, definitive: false, reason: `agent silent and ${peers.unreachable} of ${peers.voters} peers cannot reach the primary` };
+    }
+    return { failed: false, definitive: false, reason: `agent silent; ${peers.unreachable} of ${peers.voters} peers cannot reach it (need ${majority})` };
+  }
+  const o = soft.obs;
+  const downFor = soft.unreachableSince === null ? 0 : now - soft.unreachableSince;
+  if (o.process === 'dead') {
+    return downFor >= s.refusedFailAfterMs
+      ? { failed: true, definitive: true, reason: 'postmaster exited' }
+      : { failed: false, definitive: true, reason: 'postmaster exited; waiting refusedFailAfterMs' };
+  }
+  if (!o.reachable && o.error === 'refused') {
+    return downFor >= s.refusedFailAfterMs
+      ? { failed: true, definitive: true, reason: 'connection refused' }
+      : { failed: false, definitive: true, reason: 'connection refused; waiting refusedFailAfterMs' };
+  }
+  if (soft.unreachableSince !== null) {
+    const why = o.process === 'stopped' ? 'process stopped' : `unreachable (${o.error ?? 'unknown'})`;
+    return downFor >= s.failAfterMs
+      ? { failed: true, definitive: false, reason: `${why} for ${downFor} ms` }
+      : { failed: false, definitive: false, reason: `${why} for ${downFor} ms < failAfterMs` };
+  }
+  return { failed: false, definitive: false, reason: 'healthy' };
+}
+
+export type CandidateChoice = { ok: true; node: string; lostBytes: number } | { ok: false; reason: string };
+
+/**
+ * Candidate rules: reachable replica with a live agent, priority > 0, newest timeline,
+ * highest received LSN, within maxLagOnFailoverBytes of the old primary's last known
+ * LSN; ties by priority (higher first), then id.
+ */
+export function chooseCandidate(state: ClusterState, now: number, s: Settings, only?: string): CandidateChoice {
+  const old = state.primary;
+  const oldLsn = old ? state.soft[old]?.obs.lsn ?? null : null;
+  const rejected: string[] = [];
+  const eligible: Array<{ id: string; tl: number; lsn: number; prio: number }> = [];
+  for (const n of Object.values(state.nodes)) {
+    if (n.id === old) continue;
+    if (only && n.id !== only) continue;
+    const soft = state.soft[n.id];
+    if (isSilent(soft, now, s)) {
+      rejected.push(`${n.id}: agent silent`);
+      continue;
+    }
+    const o = soft!.obs;
+    if (n.priority <= 0) rejected.push(`${n.id}: priority 0`);
+    else if (!o.reachable || o.process === 'dead' || o.process === 'stopped') rejected.push(`${n.id}: unreachable`);
+    else if (o.role !== 'replica') rejected.push(`${n.id}: role ${o.role}`);
+    else {
+      const lag = lsnDiff(oldLsn, o.lsn);
+      if (lag !== null && lag > s.maxLagOnFailoverBytes) rejected.push(`${n.id}: ${lag} bytes behind > maxLagOnFailoverBytes`);
+      else eligible.push({ id: n.id, tl: o.timeline ?? 0, lsn: parseLsn(o.lsn) ?? 0, prio: n.priority });
+    }
+  }
+  if (eligible.length === 0) {
+    return { ok: false, reason: rejected.length ? `no candidate: ${rejected.join('; ')}` : 'no candidate: no replicas' };
+  }
+  eligible.sort((a, b) => b.tl - a.tl || b.lsn - a.lsn || b.prio - a.prio || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const best = eligible[0]!;
+  return { ok: true, node: best.id, lostBytes: lsnDiff(oldLsn, state.soft[best.id]?.obs.lsn) ?? 0 };
+}
+
+function upstreamOf(n: NodeInfo): { id: string; host: string; port: number } {
+  return { id: n.id, host: n.host, port: n.port };
+}
+
+export function decide(state: ClusterState, now: number, s: Settings): Decision[] {
+  const out: Decision[] = [];
+  const append = (entry: JournalDraft): void => {
+    out.push({ type: 'append', entry });
+  };
+
+  // 1. registration: every node that reports is known, with its current address
+  for (const [id, soft] of Object.entries(state.soft)) {
+    const n = state.nodes[id];
+    const o = soft.obs;
+    if (!n || n.host !== o.host || n.port !== o.port || n.priority !== o.priority) {
+      append({ type: 'node.registered', node: id, host: o.host, port: o.port, priority: o.priority });
+    }
+  }
+
+  // 2. bootstrap: adopt the one node that reports itself primary
+  if (!state.primary && !state.operation) {
+    const claimants = Object.keys(state.nodes).filter((id) => {
+      const soft = state.soft[id];
+      return !isSilent(soft, now, s) && soft!.obs.reachable && soft!.obs.role === 'primary';
+    });
+    if (claimants.length === 1) {
+      append({ type: 'node.role-changed', node: claimants[0]!, role: 'primary', reason: 'bootstrap: the only node reporting primary' });
+      return out; // decide the rest on the next pass, from the new primary
+    }
+    if (claimants.length > 1) {
+      const reason = `several nodes claim primary (${claimants.sort().join(', ')}): not adopting any`;
+      if (state.blocked !== reason) {
+        append({ type: 'failover.blocked', primary: null, reason, evidence: claimants.map((c) => evidenceOf(state, c, now)) });
+      }
+    }
+  }
+
+  // 3. health, as the routing table will show it
+  for (const id of Object.keys(state.nodes)) {
+    const v = observedHealth(state, id, now, s);
+    const n = state.nodes[id]!;
+    if (v.healthy !== n.healthy) append({ type: 'node.health-changed', node: id, healthy: v.healthy, reason: v.reason });
+  }
+
+  // 4. an operation in flight: see it through
+  const op = state.operation;
+  if (op) {
+    const candSoft = state.soft[op.to];
+    const seenPrimary = !!candSoft && candSoft.receivedAt >= op.startedAt && candSoft.obs.reachable && candSoft.obs.role === 'primary';
+    if (op.promoteResult?.ok || seenPrimary) {
+      const target = state.nodes[op.to];
+      append({ type: 'promotion.succeeded', operationId: op.id, node: op.to, timeline: candSoft?.obs.timeline ?? null });
+      if (target) {
+        for (const id of Object.keys(state.nodes).sort()) {
+          if (id === op.to) continue;
+          const action = id === op.from ? 'rejoin' : 'follow';
+          append({ type: 'follow.requested', operationId: op.id, node: id, upstream: op.to, action, jobId: '' });
+          out.push({ type: 'job', job: { node: id, action, operationId: op.id, upstream: upstreamOf(target) } });
+        }
+      }
+      append({ type: 'failover.completed', operationId: op.id, outcome: 'success', durationMs: Math.max(0, now - op.startedAt), reason: `${op.to} promoted` });
+    } else if (op.promoteResult && !op.promoteResult.ok) {
+      const why = `${op.promoteResult.code ?? 'error'}: ${op.promoteResult.message ?? ''}`.slice(0, 900);
+      append({ type: 'promotion.failed', operationId: op.id, node: op.to, reason: why });
+      append({ type: 'failover.completed', operationId: op.id, outcome: 'failed', durationMs: Math.max(0, now - op.startedAt), reason: why });
+    } else if (now - op.startedAt > s.promoteTimeoutMs) {
+      const why = `promotion not confirmed within promoteTimeoutMs (${s.promoteTimeoutMs} ms)`;
+      append({ type: 'promotion.failed', operationId: op.id, node: op.to, reason: why });
+      append({ type: 'failover.completed', operationId: op.id, outcome: 'failed', durationMs: Math.max(0, now - op.startedAt), reason: why });
+    }
+    return out;
+  }
+
+  if (state.paused) return out;
+
+  // 5. has the primary failed?
+  const verdict = primaryVerdict(state, now, s);
+  if (verdict.failed) {
+    const from = state.primary!;
+    const evidence = [from, ...Object.keys(state.nodes).filter((id) => id !== from).sort()].map((id) => evidenceOf(state, id, now));
+    if (state.lastFailoverAt !== null && now - state.lastFailoverAt < s.cooldownMs) {
+      const reason = `primary ${from} failed (${verdict.reason}) but the cooldown since the last failover has not passed`;
+      if (state.blocked !== reason) append({ type: 'failover.blocked', primary: from, reason, evidence });
+      return out;
+    }
+    const choice = chooseCandidate(state, now, s);
+    if (!choice.ok) {
+      const reason = `primary ${from} failed (${verdict.reason}); ${choice.reason}`;
+      if (state.blocked !== reason) append({ type: 'failover.blocked', primary: from, reason, evidence });
+      return out;
+    }
+    const operationId = `fo-${state.opSeq + 1}`;
+    append({
+      type: 'failover.started',
+      operationId,
+      kind: 'failover',
+      from,
+      to: choice.node,
+      reason: verdict.reason,
+      manual: false,
+      lostBytes: choice.lostBytes,
+      evidence,
+    });
+    append({ type: 'promotion.requested', operationId, node: choice.node, jobId: '' });
+    out.push({ type: 'job', job: { node: choice.node, action: 'promote', operationId } });
+    return out;
+  }
+
+  // 6. reconcile: every other node is a replica of the primary
+  const primary = state.primary ? state.nodes[state.primary] : undefined;
+  if (primary && state.nodes[primary.id]?.healthy) {
+    for (const n of Object.values(state.nodes)) {
+      if (n.id === primary.id) continue;
+      const soft = state.soft[n.id];
+      if (isSilent(soft, now, s)) continue;
+      const o = soft!.obs;
+      let action: 'follow' | 'rejoin' | null = null;
+      if (o.role === 'primary' || o.process === 'dead') action = 'rejoin';
+      else if (o.role === 'replica' && o.upstream !== null && o.upstream !== addressOf(primary)) action = 'follow';
+      if (!action) continue;
+      if (n.pending && n.pending.upstream === primary.id && now - n.pending.at < s.jobRetryMs) continue;
+      const operationId = `fix-${n.id}-${now.toString(36)}`;
+      append({ type: 'follow.requested', operationId, node: n.id, upstream: primary.id, action, jobId: '' });
+      out.push({ type: 'job', job: { node: n.id, action, operationId, upstream: upstreamOf(primary) } });
+    }
+  }
+  return out;
+}

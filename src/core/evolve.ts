@@ -1,0 +1,198 @@
+/**
+ * evolve(state, event) → state. Pure: no I/O, no clock, no randomness. The journal
+ * entry's own `at` and the observation's `receivedAt` are the only times it sees.
+ */
+import type { JournalEntry } from '../events/journal.js';
+import type { Observation } from '../events/observation.js';
+import { compareStreamIds, type ClusterState, type CoreEvent, type HistoryItem, type NodeInfo, type SoftNode } from './state.js';
+
+const HISTORY_LIMIT = 200;
+
+/** Journal entry types that change what the routing table says. */
+const ROUTING_TYPES: ReadonlySet<JournalEntry['type']> = new Set([
+  'node.registered',
+  'node.removed',
+  'node.health-changed',
+  'node.role-changed',
+  'failover.started',
+  'promotion.succeeded',
+  'failover.completed',
+  'node.fenced',
+]);
+
+export function evolve(state: ClusterState, event: CoreEvent): ClusterState {
+  switch (event.kind) {
+    case 'journal': {
+      // at-least-once delivery of the journal (the leader folds its own appends at once,
+      // then reads them back): an id already folded is skipped.
+      if (compareStreamIds(event.id, state.logId) <= 0) return state;
+      const next = applyJournal(state, event.entry);
+      const bumped = ROUTING_TYPES.has(event.entry.type);
+      return {
+        ...next,
+        logId: event.id,
+        epoch: Math.max(next.epoch, event.entry.epoch),
+        generation: bumped ? next.generation + 1 : next.generation,
+        generationAt: bumped ? event.entry.at : next.generationAt,
+      };
+    }
+    case 'obs':
+      return applyObservation(state, event.entry, event.receivedAt);
+    case 'job.result': {
+      const r = event.entry;
+      const op = state.operation;
+      if (op && r.operationId === op.id && r.action === 'promote' && r.node === op.to) {
+        return { ...state, operation: { ...op, promoteResult: { ok: r.ok, code: r.code, message: r.message } } };
+      }
+      return state;
+    }
+  }
+}
+
+/** The stale gate: an observation older than the one we hold for its node is dropped. */
+export function isStale(held: Observation | undefined, obs: Observation): boolean {
+  if (!held) return false;
+  if (held.bootId === obs.bootId) return obs.seq <= held.seq;
+  // a different boot of the agent: same host, so its wall clocks compare
+  return obs.at < held.at;
+}
+
+function applyObservation(state: ClusterState, obs: Observation, receivedAt: number): ClusterState {
+  const held = state.soft[obs.node];
+  if (isStale(held?.obs, obs)) return state;
+  const unreachable = !obs.reachable || obs.process === 'dead' || obs.process === 'stopped';
+  const soft: SoftNode = {
+    obs,
+    receivedAt,
+    unreachableSince: unreachable ? (held?.unreachableSince ?? receivedAt) : null,
+  };
+  return { ...state, soft: { ...state.soft, [obs.node]: soft } };
+}
+
+function setNode(state: ClusterState, id: string, patch: Partial<NodeInfo>): ClusterState {
+  const node = state.nodes[id];
+  if (!node) return state;
+  return { ...state, nodes: { ...state.nodes, [id]: { ...node, ...patch } } };
+}
+
+function updateHistory(state: ClusterState, id: string, patch: Partial<HistoryItem>): readonly HistoryItem[] {
+  return state.history.map((h) => (h.id === id ? { ...h, ...patch } : h));
+}
+
+function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
+  switch (e.type) {
+    case 'leader.changed':
+      return { ...state, leader: e.coordinator };
+    case 'node.registered': {
+      const old = state.nodes[e.node];
+      const node: NodeInfo = old
+        ? { ...old, host: e.host, port: e.port, priority: e.priority }
+        : { id: e.node, host: e.host, port: e.port, priority: e.priority, healthy: false, healthReason: 'registered', role: 'replica', pending: null };
+      return { ...state, nodes: { ...state.nodes, [e.node]: node } };
+    }
+    case 'node.removed': {
+      const { [e.node]: _gone, ...nodes } = state.nodes;
+      const { [e.node]: _soft, ...soft } = state.soft;
+      return { ...state, nodes, soft, primary: state.primary === e.node ? null : state.primary };
+    }
+    case 'node.health-changed':
+      return {
+        ...setNode(state, e.node, { healthy: e.healthy, healthReason: e.reason }),
+        blocked: e.healthy && e.node === state.primary ? null : state.blocked,
+      };
+    case 'node.role-changed': {
+      let next = setNode(state, e.node, { role: e.role });
+      if (e.role === 'primary') {
+        const demoted = state.primary && state.primary !== e.node ? state.primary : null;
+        if (demoted) next = setNode(next, demoted, { role: 'replica' });
+        next = { ...next, primary: e.node };
+      } else if (state.primary === e.node) {
+        next = { ...next, primary: null };
+      }
+      return next;
+    }
+    case 'failover.started': {
+      const item: HistoryItem = {
+        id: e.operationId,
+        kind: e.kind,
+        from: e.from,
+        to: e.to,
+        reason: e.reason,
+        startedAt: new Date(e.at).toISOString(),
+        finishedAt: null,
+        durationMs: null,
+        lostBytes: e.lostBytes,
+        outcome: 'running',
+      };
+      return {
+        ...state,
+        operation: {
+          id: e.operationId,
+          kind: e.kind,
+          from: e.from,
+          to: e.to,
+          reason: e.reason,
+          manual: e.manual,
+          startedAt: e.at,
+          phase: 'promoting',
+          promoteResult: null,
+        },
+        opSeq: state.opSeq + 1,
+        blocked: null,
+        history: [...state.history, item].slice(-HISTORY_LIMIT),
+      };
+    }
+    case 'promotion.requested':
+      return state;
+    case 'promotion.succeeded': {
+      let next = state;
+      const old = state.primary;
+      if (old && old !== e.node) next = setNode(next, old, { role: 'replica', healthy: false, healthReason: 'replaced by ' + e.node });
+      next = setNode(next, e.node, { role: 'primary', healthy: true, healthReason: 'promoted', pending: null });
+      return { ...next, primary: e.node };
+    }
+    case 'promotion.failed':
+      return state;
+    case 'follow.requested':
+      return setNode(state, e.node, {
+        pending: { operationId: e.operationId, action: e.action, upstream: e.upstream, at: e.at },
+      });
+    case 'failover.completed': {
+      if (!state.operation || state.operation.id !== e.operationId) {
+        return { ...state, history: updateHistory(state, e.operationId, { outcome: e.outcome }) };
+      }
+      const automatic = !state.operation.manual;
+      return {
+        ...state,
+        operation: null,
+        lastFailoverAt: automatic ? e.at : state.lastFailoverAt,
+        history: updateHistory(state, e.operationId, {
+          outcome: e.outcome,
+          finishedAt: new Date(e.at).toISOString(),
+          durationMs: e.durationMs,
+        }),
+      };
+    }
+    case 'failover.blocked':
+      return { ...state, blocked: e.reason };
+    case 'node.fenced':
+      return setNode(state, e.node, { healthy: false, healthReason: 'fenced: ' + e.reason });
+    case 'cluster.paused':
+      return { ...state, paused: true };
+    case 'cluster.resumed':
+      return { ...state, paused: false };
+    case 'entry.rejected':
+      return state;
+    default: {
+      const never: never = e;
+      return never;
+    }
+  }
+}
+
+/** Fold a whole sequence (replay). */
+export function fold(state: ClusterState, events: Iterable<CoreEvent>): ClusterState {
+  let s = state;
+  for (const ev of events) s = evolve(s, ev);
+  return s;
+}

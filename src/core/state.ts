@@ -1,0 +1,131 @@
+/**
+ * The topology state one coordinator holds for one cluster.
+ *
+ * Two layers, kept apart:
+ * - the journal layer (`nodes`, `primary`, `operation`, `paused`, …): fold(journal),
+ *   identical on every coordinator that has read the same journal;
+ * - the soft layer (`soft`): the newest observation per node, rebuilt from the
+ *   observation stream within one probe interval by any coordinator.
+ */
+import type { JobResult, Observation } from '../events/observation.js';
+import type { JournalEntry } from '../events/journal.js';
+
+export type Engine = 'postgres' | 'redis' | 'mongodb';
+
+export interface NodeInfo {
+  id: string;
+  host: string;
+  port: number;
+  priority: number;
+  /** the journal's verdict, as routed */
+  healthy: boolean;
+  healthReason: string;
+  /** the journal's view of the role */
+  role: 'primary' | 'replica';
+  /** newest follow/rejoin request not yet seen to take effect */
+  pending: PendingJob | null;
+}
+
+export interface PendingJob {
+  operationId: string;
+  action: 'follow' | 'rejoin';
+  upstream: string;
+  at: number;
+}
+
+export interface SoftNode {
+  obs: Observation;
+  /** coordinator-local time the newest observation arrived */
+  receivedAt: number;
+  /** receivedAt of the first observation of the current unreachable streak */
+  unreachableSince: number | null;
+}
+
+export type OperationPhase = 'promoting';
+
+export interface Operation {
+  id: string;
+  kind: 'failover' | 'switchover';
+  from: string | null;
+  to: string;
+  reason: string;
+  manual: boolean;
+  startedAt: number;
+  phase: OperationPhase;
+  /** the promote job's reported result, when the agent has reported it */
+  promoteResult: Pick<JobResult, 'ok' | 'code' | 'message'> | null;
+}
+
+export interface HistoryItem {
+  id: string;
+  kind: 'failover' | 'switchover';
+  from: string | null;
+  to: string;
+  reason: string;
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  lostBytes: number;
+  outcome: 'running' | 'success' | 'failed' | 'aborted';
+}
+
+export interface ClusterState {
+  cluster: string;
+  engine: Engine;
+  /** highest lease epoch seen in the journal */
+  epoch: number;
+  leader: string | null;
+  paused: boolean;
+  primary: string | null;
+  nodes: Readonly<Record<string, NodeInfo>>;
+  soft: Readonly<Record<string, SoftNode>>;
+  operation: Operation | null;
+  /** number of operations ever started: makes operation ids deterministic */
+  opSeq: number;
+  lastFailoverAt: number | null;
+  /** bumped by every journal entry that changes the routing table */
+  generation: number;
+  generationAt: number;
+  /** stream id of the last journal entry folded */
+  logId: string;
+  /** the reason the last failover was blocked, until one starts or the primary recovers */
+  blocked: string | null;
+  history: readonly HistoryItem[];
+}
+
+export function initialState(cluster: string, engine: Engine = 'postgres'): ClusterState {
+  return {
+    cluster,
+    engine,
+    epoch: 0,
+    leader: null,
+    paused: false,
+    primary: null,
+    nodes: {},
+    soft: {},
+    operation: null,
+    opSeq: 0,
+    lastFailoverAt: null,
+    generation: 0,
+    generationAt: 0,
+    logId: '0-0',
+    blocked: null,
+    history: [],
+  };
+}
+
+/** What evolve folds: journal entries, and observation-stream entries stamped with their arrival time. */
+export type CoreEvent =
+  | { kind: 'journal'; id: string; entry: JournalEntry }
+  | { kind: 'obs'; id: string; receivedAt: number; entry: Observation }
+  | { kind: 'job.result'; id: string; receivedAt: number; entry: JobResult };
+
+/** Compare Redis stream ids ("ms-seq"). */
+export function compareStreamIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const d = Number(am) - Number(bm);
+  if (d !== 0) return d < 0 ? -1 : 1;
+  const e = Number(as) - Number(bs);
+  return e === 0 ? 0 : e < 0 ? -1 : 1;
+}

@@ -1,0 +1,3 @@
+export * from './observation.js';
+export * from './journal.js';
+export * from './parse.js';

@@ -1,0 +1,131 @@
+/**
+ * The journal (`sy:{c}:log`): facts that change the topology, and every decision with
+ * its evidence. Topology = fold(journal). Only the lease holder appends, through a Lua
+ * script that checks the lease (see src/bus/lua/append-2.lua).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const Id = Type.String({ minLength: 1, maxLength: 128 });
+const OpId = Type.String({ minLength: 1, maxLength: 128 });
+
+function entry<T extends string, P extends Record<string, TSchema>>(type: T, props: P) {
+  return Type.Object({
+    type: Type.Literal(type),
+    v: Type.Literal(1),
+    /** the leader's wall clock, ms since epoch */
+    at: Type.Number(),
+    /** the lease epoch of the leader that wrote it */
+    epoch: Type.Integer({ minimum: 0 }),
+    ...props,
+  });
+}
+
+/** A compact copy of an observation, kept as evidence with a decision. */
+export const Evidence = Type.Object({
+  node: Id,
+  receivedAt: Type.Number(),
+  reachable: Type.Boolean(),
+  error: Type.Optional(Type.String({ maxLength: 32 })),
+  process: Type.Optional(Type.String({ maxLength: 32 })),
+  role: Type.Optional(Type.String({ maxLength: 16 })),
+  lsn: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])),
+  timeline: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  peer: Type.Optional(Type.Unknown()),
+  silentMs: Type.Optional(Type.Number()),
+});
+export type Evidence = Static<typeof Evidence>;
+
+export const LeaderChanged = entry('leader.changed', { coordinator: Type.String({ maxLength: 128 }) });
+export const NodeRegistered = entry('node.registered', {
+  node: Id,
+  host: Type.String({ maxLength: 255 }),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  priority: Type.Integer({ minimum: 0, maximum: 1000 }),
+});
+export const NodeRemoved = entry('node.removed', { node: Id, reason: Type.String({ maxLength: 500 }) });
+export const HealthChanged = entry('node.health-changed', {
+  node: Id,
+  healthy: Type.Boolean(),
+  reason: Type.String({ maxLength: 500 }),
+});
+export const RoleChanged = entry('node.role-changed', {
+  node: Id,
+  role: Type.Union([Type.Literal('primary'), Type.Literal('replica')]),
+  reason: Type.String({ maxLength: 500 }),
+});
+export const FailoverStarted = entry('failover.started', {
+  operationId: OpId,
+  kind: Type.Union([Type.Literal('failover'), Type.Literal('switchover')]),
+  from: Type.Union([Id, Type.Null()]),
+  to: Id,
+  reason: Type.String({ maxLength: 500 }),
+  manual: Type.Boolean(),
+  lostBytes: Type.Integer({ minimum: 0 }),
+  evidence: Type.Array(Evidence, { maxItems: 64 }),
+});
+export const PromotionRequested = entry('promotion.requested', { operationId: OpId, node: Id, jobId: Type.String() });
+export const PromotionSucceeded = entry('promotion.succeeded', {
+  operationId: OpId,
+  node: Id,
+  timeline: Type.Union([Type.Integer(), Type.Null()]),
+});
+export const PromotionFailed = entry('promotion.failed', {
+  operationId: OpId,
+  node: Id,
+  reason: Type.String({ maxLength: 1000 }),
+});
+export const FollowRequested = entry('follow.requested', {
+  operationId: OpId,
+  node: Id,
+  upstream: Id,
+  action: Type.Union([Type.Literal('follow'), Type.Literal('rejoin')]),
+  jobId: Type.String(),
+});
+export const FailoverCompleted = entry('failover.completed', {
+  operationId: OpId,
+  outcome: Type.Union([Type.Literal('success'), Type.Literal('failed'), Type.Literal('aborted')]),
+  durationMs: Type.Number({ minimum: 0 }),
+  reason: Type.String({ maxLength: 500 }),
+});
+export const FailoverBlocked = entry('failover.blocked', {
+  primary: Type.Union([Id, Type.Null()]),
+  reason: Type.String({ maxLength: 1000 }),
+  evidence: Type.Array(Evidence, { maxItems: 64 }),
+});
+export const NodeFenced = entry('node.fenced', { node: Id, reason: Type.String({ maxLength: 500 }) });
+export const Paused = entry('cluster.paused', { by: Type.String({ maxLength: 128 }) });
+export const Resumed = entry('cluster.resumed', { by: Type.String({ maxLength: 128 }) });
+export const EntryRejected = entry('entry.rejected', {
+  stream: Type.String({ maxLength: 128 }),
+  id: Type.String({ maxLength: 64 }),
+  reason: Type.String({ maxLength: 1000 }),
+});
+
+export const JournalEntry = Type.Union([
+  LeaderChanged,
+  NodeRegistered,
+  NodeRemoved,
+  HealthChanged,
+  RoleChanged,
+  FailoverStarted,
+  PromotionRequested,
+  PromotionSucceeded,
+  PromotionFailed,
+  FollowRequested,
+  FailoverCompleted,
+  FailoverBlocked,
+  NodeFenced,
+  Paused,
+  Resumed,
+  EntryRejected,
+]);
+export type JournalEntry = Static<typeof JournalEntry>;
+export type JournalType = JournalEntry['type'];
+export type JournalOf<T extends JournalType> = Extract<JournalEntry, { type: T }>;
+
+/** A journal entry without the envelope the shell fills in (at, epoch, v). */
+export type JournalDraft = JournalEntry extends infer E
+  ? E extends JournalEntry
+    ? Omit<E, 'at' | 'epoch' | 'v'>
+    : never
+  : never;

@@ -1,0 +1,102 @@
+/**
+ * Observations: what an agent saw of its node (and of the current primary, from its
+ * host), appended to `sy:{c}:obs` on every probe. Every probe is also the agent's
+ * heartbeat. Observations are soft state: the newest one per node is all that counts,
+ * and `(bootId, seq)` lets the pure layer drop stale or reordered ones.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const ProbeError = Type.Union([
+  Type.Literal('refused'), // nothing listens: definitive
+  Type.Literal('timeout'), // ambiguous: pause, overload, network
+  Type.Literal('auth'),
+  Type.Literal('starting'), // the server answers "starting up" / "shutting down"
+  Type.Literal('other'),
+]);
+export type ProbeError = Static<typeof ProbeError>;
+
+export const NodeRole = Type.Union([Type.Literal('primary'), Type.Literal('replica'), Type.Literal('unknown')]);
+export type NodeRole = Static<typeof NodeRole>;
+
+/** What the agent knows of its node's process, when it manages (or watches) it. */
+export const ProcessState = Type.Union([
+  Type.Literal('running'),
+  Type.Literal('dead'), // the postmaster exited / pid gone: definitive
+  Type.Literal('stopped'), // SIGSTOP'd: alive, not dead
+  Type.Literal('starting'),
+  Type.Literal('unmanaged'), // the agent does not manage the process
+]);
+export type ProcessState = Static<typeof ProcessState>;
+
+/** A standby as the primary sees it in pg_stat_replication. */
+export const ReplicationPeer = Type.Object({
+  name: Type.String({ maxLength: 128 }), // application_name = node id
+  state: Type.String({ maxLength: 32 }),
+  replayLsn: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
+  flushLsn: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
+  replayLagMs: Type.Union([Type.Number(), Type.Null()]),
+  syncState: Type.String({ maxLength: 16 }),
+});
+export type ReplicationPeer = Static<typeof ReplicationPeer>;
+
+/** What an agent sees of the current primary from its own host. */
+export const PeerView = Type.Object({
+  node: Type.String({ maxLength: 128 }),
+  reachable: Type.Boolean(),
+  error: Type.Optional(ProbeError),
+});
+export type PeerView = Static<typeof PeerView>;
+
+export const ObservationV1 = Type.Object({
+  type: Type.Literal('obs'),
+  v: Type.Literal(1),
+  node: Type.String({ minLength: 1, maxLength: 128 }),
+  bootId: Type.String({ minLength: 1, maxLength: 64 }),
+  seq: Type.Integer({ minimum: 0 }),
+  /** agent wall clock, ms since epoch: informational, never compared across hosts */
+  at: Type.Number(),
+  host: Type.String({ maxLength: 255 }),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  priority: Type.Integer({ minimum: 0, maximum: 1000 }),
+  reachable: Type.Boolean(),
+  error: Type.Optional(ProbeError),
+  errorMessage: Type.Optional(Type.String({ maxLength: 500 })),
+  process: ProcessState,
+  role: NodeRole,
+  timeline: Type.Union([Type.Integer(), Type.Null()]),
+  /** primary: pg_current_wal_lsn(); replica: receive LSN (newest WAL it holds) */
+  lsn: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
+  replayLsn: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
+  /** replica: ms since the last replayed transaction when replay is behind, else 0 */
+  replayDelayMs: Type.Union([Type.Number(), Type.Null()]),
+  upstream: Type.Union([Type.String({ maxLength: 300 }), Type.Null()]),
+  walReceiver: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
+  /** primary only: its standbys */
+  standbys: Type.Optional(Type.Array(ReplicationPeer, { maxItems: 64 })),
+  peer: Type.Optional(PeerView),
+  /** highest leader epoch this agent has seen on a job */
+  epochSeen: Type.Integer({ minimum: 0 }),
+});
+export type Observation = Static<typeof ObservationV1>;
+
+/** An agent's report of a job it ran (or refused). */
+export const JobResultV1 = Type.Object({
+  type: Type.Literal('job.result'),
+  v: Type.Literal(1),
+  node: Type.String({ minLength: 1, maxLength: 128 }),
+  bootId: Type.String({ minLength: 1, maxLength: 64 }),
+  at: Type.Number(),
+  jobId: Type.String({ maxLength: 256 }),
+  epoch: Type.Integer({ minimum: 0 }),
+  operationId: Type.String({ maxLength: 128 }),
+  action: Type.String({ maxLength: 32 }),
+  ok: Type.Boolean(),
+  /** machine code for a refusal or failure, e.g. 'stale-epoch' */
+  code: Type.Optional(Type.String({ maxLength: 64 })),
+  message: Type.Optional(Type.String({ maxLength: 1000 })),
+  durationMs: Type.Number({ minimum: 0 }),
+});
+export type JobResult = Static<typeof JobResultV1>;
+
+export const ObsStreamEntry = Type.Union([ObservationV1, JobResultV1]);
+export type ObsStreamEntry = Static<typeof ObsStreamEntry>;

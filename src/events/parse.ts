@@ -1,0 +1,52 @@
+/**
+ * Parsing stream entries: never throws, never loads an oversized entry whole.
+ * A bad entry comes back as `{ ok: false, reason }` so the caller can journal it as
+ * `entry.rejected` and go on.
+ */
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { JournalEntry } from './journal.js';
+import { ObsStreamEntry } from './observation.js';
+
+/** Stream entries larger than this are rejected without parsing. */
+export const MAX_ENTRY_BYTES = 64 * 1024;
+
+const obsCheck = TypeCompiler.Compile(ObsStreamEntry);
+const journalCheck = TypeCompiler.Compile(JournalEntry);
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+function parseWith<T>(raw: string | undefined, check: { Check(v: unknown): boolean; Errors(v: unknown): Iterable<{ path: string; message: string }> }): Parsed<T> {
+  if (raw === undefined) return { ok: false, reason: 'entry has no "e" field' };
+  if (raw.length > MAX_ENTRY_BYTES) return { ok: false, reason: `entry too large: ${raw.length} bytes > ${MAX_ENTRY_BYTES}` };
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    return { ok: false, reason: `not JSON: ${(err as Error).message}`.slice(0, 300) };
+  }
+  if (check.Check(value)) return { ok: true, value: value as T };
+  const first = [...take(check.Errors(value), 3)].map((e) => `${e.path || '/'}: ${e.message}`);
+  return { ok: false, reason: `schema: ${first.join('; ')}`.slice(0, 500) };
+}
+
+function* take<T>(it: Iterable<T>, n: number): Iterable<T> {
+  if (n <= 0) return;
+  for (const x of it) {
+    yield x;
+    if (--n <= 0) return;
+  }
+}
+
+export function parseObsEntry(raw: string | undefined): Parsed<ObsStreamEntry> {
+  return parseWith<ObsStreamEntry>(raw, obsCheck);
+}
+
+export function parseJournalEntry(raw: string | undefined): Parsed<JournalEntry> {
+  return parseWith<JournalEntry>(raw, journalCheck);
+}
+
+/** Redis returns stream fields as a flat [k, v, k, v] list. */
+export function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
