@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { cloneReplica, confString, conninfoValue, runPgTool, spawnPostgres, stopPostgres, waitReady } from '../src/sandbox/postgres.js';
 import { chownToPg, isProcessAlive } from '../src/sandbox/proc.js';
+import { withClient } from '../src/engines/postgres/probe.js';
 
 export interface Upstream {
   id: string;
@@ -139,12 +140,16 @@ export class ManagedPostgres {
           errorCode: 'SINGLE_USER_FAILED',
         });
       }
+      // A just-promoted primary has not checkpointed yet: its control file still shows
+      // the old timeline, and pg_rewind would wrongly answer "no rewind required".
+      await withClient({ host: up.host, port: up.port, user: this.user, database: 'postgres' }, 10_000, (c) => c.query('CHECKPOINT'));
       const source = `host=${conninfoValue(up.host)} port=${up.port} user=${conninfoValue(this.user)} dbname=postgres`;
-      await runPgTool('pg_rewind', ['--target-pgdata', this.dataDir, '--source-server', source], {
+      const out = await runPgTool('pg_rewind', ['--target-pgdata', this.dataDir, '--source-server', source], {
         cwd: this.dataDir,
         timeoutMs: 300_000,
         errorCode: 'REWIND_FAILED',
       });
+      this.log.info({ output: (out.stdout + out.stderr).trim().slice(-500) }, 'pg_rewind done');
       this.fixConfigAfterCopy();
       this.writeStandbyConfig(up);
       return 'rewound';

@@ -34,8 +34,6 @@ export interface ClusterRuntimeOptions {
   log: Logger;
 }
 
-type StreamReply = Array<[string, Array<[string, string[]]>]> | null;
-
 export class ClusterRuntime extends EventEmitter {
   state: ClusterState;
   table: RoutingTable;
@@ -103,7 +101,7 @@ export class ClusterRuntime extends EventEmitter {
   private async follow(): Promise<void> {
     while (!this.stopping) {
       try {
-        const reply = (await this.reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.k.obs, this.k.log, this.obsId, this.state.logId)) as StreamReply;
+        const reply = await this.reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.k.obs, this.k.log, this.obsId, this.state.logId);
         if (!reply) continue;
         const now = Date.now();
         for (const [stream, entries] of reply) {
@@ -238,7 +236,7 @@ export class ClusterRuntime extends EventEmitter {
     const d = { ...draft } as JournalDraft & { jobId?: string };
     if (d.type === 'promotion.requested') d.jobId = jobIdFor(epoch, d.operationId, 'promote', d.node);
     if (d.type === 'follow.requested') d.jobId = jobIdFor(epoch, d.operationId, d.action, d.node);
-    return { ...d, v: 1, at: Date.now(), epoch } as JournalEntry;
+    return { ...d, v: 1, at: Date.now(), epoch };
   }
 
   private queue(node: string): Queue {

@@ -1,5 +1,5 @@
 /** `switchyard coordinator`: follow every configured cluster, contend for their leases, serve the API. */
-import { buildApi, type ApiCluster } from '../src/api/server.js';
+import { buildApi } from '../src/api/server.js';
 import { CoordinatorConfig } from '../src/config/schemas.js';
 import { compact, envNumber, readJsonFile, validateConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
@@ -34,7 +34,7 @@ export async function startCoordinator(cfg: CoordinatorConfig): Promise<RunningC
       new ClusterRuntime({ name: c.name, engine: c.engine, settings: c.settings, coordinatorId: cfg.id, redisUrl: cfg.redis, leaseTtlMs: cfg.leaseTtlMs, tickMs: cfg.tickMs, log }),
     );
   }
-  const app = buildApi({ clusters: clusters as ReadonlyMap<string, ApiCluster>, coordinatorId: cfg.id, adminToken: cfg.adminToken });
+  const app = buildApi({ clusters: clusters, coordinatorId: cfg.id, adminToken: cfg.adminToken });
   for (const c of clusters.values()) await c.start();
   const url = await app.listen({ host: cfg.api.host, port: cfg.api.port });
   log.info({ url, clusters: [...clusters.keys()] }, 'coordinator serving');

@@ -19,7 +19,7 @@ export function validateConfig<S extends TSchema>(schema: S, raw: unknown, sourc
     const errs = [...check.Errors(withDefaults)].slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}${e.value === undefined ? '' : ` (got ${JSON.stringify(e.value)?.slice(0, 60)})`}`);
     throw new ConfigError(`invalid config in ${source}: ${errs.join('; ')}`);
   }
-  return withDefaults as Static<S>;
+  return withDefaults;
 }
 
 export function readJsonFile(path: string): unknown {

@@ -136,7 +136,8 @@ export function primaryVerdict(state: ClusterState, now: number, s: Settings): P
   if (soft.unreachableSince !== null) {
     const why = o.process === 'stopped' ? 'process stopped' : `unreachable (${o.error ?? 'unknown'})`;
     return downFor >= s.failAfterMs
-      ? { failed: true, definitive: false, reason: `${why} for ${downFor} ms` }
+      ? // no duration in a failed verdict's reason: it ends up in failover.blocked, which is deduplicated by reason
+        { failed: true, definitive: false, reason: `${why} for at least failAfterMs (${s.failAfterMs} ms)` }
       : { failed: false, definitive: false, reason: `${why} for ${downFor} ms < failAfterMs` };
   }
   return { failed: false, definitive: false, reason: 'healthy' };
@@ -151,7 +152,8 @@ export type CandidateChoice = { ok: true; node: string; lostBytes: number } | { 
  */
 export function chooseCandidate(state: ClusterState, now: number, s: Settings, only?: string): CandidateChoice {
   const old = state.primary;
-  const oldLsn = old ? state.soft[old]?.obs.lsn ?? null : null;
+  // the newest observation of a failed primary has no LSN: use the last one it reported
+  const oldLsn = old ? state.soft[old]?.lastLsn ?? null : null;
   const rejected: string[] = [];
   const eligible: Array<{ id: string; tl: number; lsn: number; prio: number }> = [];
   for (const n of Object.values(state.nodes)) {

@@ -65,6 +65,7 @@ function applyObservation(state: ClusterState, obs: Observation, receivedAt: num
     obs,
     receivedAt,
     unreachableSince: unreachable ? (held?.unreachableSince ?? receivedAt) : null,
+    lastLsn: obs.lsn ?? held?.lastLsn ?? null,
   };
   return { ...state, soft: { ...state.soft, [obs.node]: soft } };
 }

@@ -1,13 +1,13 @@
 /** PostgreSQL LSNs ("16/B374D848") as plain numbers (exact below 2^53 bytes of WAL). */
 
+const LSN = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
+
 export function parseLsn(lsn: string | null | undefined): number | null {
   if (!lsn) return null;
-  const slash = lsn.indexOf('/');
-  if (slash <= 0) return null;
-  const hi = parseInt(lsn.slice(0, slash), 16);
-  const lo = parseInt(lsn.slice(slash + 1), 16);
-  if (!Number.isFinite(hi) || !Number.isFinite(lo)) return null;
-  return hi * 0x1_0000_0000 + lo;
+  // strict: parseInt alone reads "0/1zz" as 1 and "-1/0" as a negative position
+  const m = LSN.exec(lsn);
+  if (!m) return null;
+  return parseInt(m[1]!, 16) * 0x1_0000_0000 + parseInt(m[2]!, 16);
 }
 
 export function formatLsn(n: number): string {

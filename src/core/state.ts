@@ -39,6 +39,11 @@ export interface SoftNode {
   receivedAt: number;
   /** receivedAt of the first observation of the current unreachable streak */
   unreachableSince: number | null;
+  /**
+   * the newest non-null LSN this node reported: an unreachable or dead node reports
+   * `lsn: null`, but failover still needs the old primary's last known position
+   */
+  lastLsn: string | null;
 }
 
 export type OperationPhase = 'promoting';

@@ -1,0 +1,70 @@
+/** Test support: a real sandbox (Redis, PostgreSQL, agents, coordinators) owned by the test process. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { Sandbox, type SandboxFile, type SandboxOptions } from '../../src/sandbox/deploy.js';
+import { freePort, isPortFree } from '../../src/sandbox/ports.js';
+import type { RoutingTable } from '../../src/core/routing.js';
+
+export async function consecutiveFreePorts(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = await freePort();
+    let ok = true;
+    for (let i = 1; i < n; i++) if (!(await isPortFree(base + i))) ok = false;
+    if (ok && base + n < 65535) return base;
+  }
+  throw new Error('no run of free ports');
+}
+
+export async function startSandbox(over: Partial<SandboxOptions> = {}): Promise<{ sandbox: Sandbox; file: SandboxFile; dir: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-it-'));
+  const coordinators = over.coordinators ?? 2;
+  const apiPort = await consecutiveFreePorts(coordinators);
+  const sandbox = new Sandbox({ engine: 'postgres', replicas: 2, sync: false, coordinators, apiPort, dir: path.join(dir, 'sb'), cluster: 'it', ...over });
+  const file = await sandbox.up(() => {});
+  return { sandbox, file, dir };
+}
+
+export async function stopSandbox(s: { sandbox: Sandbox; dir: string } | undefined): Promise<void> {
+  if (!s) return;
+  await s.sandbox.down();
+  if (process.env.SY_KEEP_TEST_DIRS) console.log(`kept ${s.dir}`);
+  else fs.rmSync(s.dir, { recursive: true, force: true });
+}
+
+export async function routing(api: string, cluster: string): Promise<RoutingTable> {
+  const res = await fetch(`${api}/v1/clusters/${cluster}/routing`);
+  if (!res.ok) throw new Error(`routing: ${res.status}`);
+  return (await res.json()) as RoutingTable;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
+
+export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(port: number, text: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2000, query_timeout: 5000 });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return await c.query<T>(text, params);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+export function postmasterPid(dataDir: string): number {
+  return Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}

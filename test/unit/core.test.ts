@@ -1,0 +1,666 @@
+import { describe, expect, it } from 'vitest';
+import { chooseCandidate, decide, primaryVerdict } from '../../src/core/decide.js';
+import { evolve, fold } from '../../src/core/evolve.js';
+import { routingTable } from '../../src/core/routing.js';
+import { DEFAULT_SETTINGS, withDefaults } from '../../src/core/settings.js';
+import { initialState, type ClusterState, type CoreEvent } from '../../src/core/state.js';
+import type { JournalEntry } from '../../src/events/journal.js';
+import { DEAD, Sim, addr, given, healthyCluster, jobResult, journaled, obs, seen, unreachable } from './helpers.js';
+
+const S = DEFAULT_SETTINGS;
+
+/** A healthy pg1/pg2/pg3 cluster whose primary crashed at t=2000 (failover fo-1 → pg2 started). */
+function crashed(): Sim {
+  const sim = healthyCluster({ primary: { lsn: '0/3000000' }, replicas: { pg2: { lsn: '0/2FF0000' }, pg3: { lsn: '0/2F00000' } } });
+  const d = sim.beat(2_000, { pg1: DEAD });
+  expect(d.types).toContain('failover.started');
+  return sim;
+}
+
+/** pg2's agent reports it promoted (role primary, new timeline) */
+const PROMOTED = { role: 'primary' as const, timeline: 2, upstream: null, walReceiver: null, replayDelayMs: null, standbys: [] };
+
+describe('bootstrap', () => {
+  it('registers reporting nodes first, then adopts the only one reporting primary, then journals health', () => {
+    const sim = new Sim();
+    sim.observe(1_000, obs('pg1', { role: 'primary' }), obs('pg2'));
+
+    const p1 = sim.pass(1_000);
+    expect(p1.types).toEqual(['node.registered', 'node.registered']);
+    expect(sim.state.primary).toBeNull();
+
+    const p2 = sim.pass(1_000);
+    expect(p2.one('node.role-changed')).toMatchObject({ node: 'pg1', role: 'primary' });
+    expect(sim.state.primary).toBe('pg1');
+    expect(sim.state.nodes.pg1?.role).toBe('primary');
+
+    const p3 = sim.pass(1_000);
+    expect(p3.of('node.health-changed').map((e) => [e.node, e.healthy])).toEqual([
+      ['pg1', true],
+      ['pg2', true],
+    ]);
+    expect(sim.pass(1_000).all).toEqual([]);
+    expect(sim.table()).toMatchObject({ writable: true, primary: { id: 'pg1', host: 'pg1', port: 5432 } });
+  });
+
+  it('given/when: a registered node reporting primary is adopted in one pass', () => {
+    const d = given([
+      journaled(900, { type: 'node.registered', node: 'pg1', host: 'pg1', port: 5432, priority: 100 }),
+      seen(1_000, obs('pg1', { role: 'primary' })),
+    ]).when(1_000);
+    expect(d.all).toEqual([{ type: 'append', entry: expect.objectContaining({ type: 'node.role-changed', node: 'pg1', role: 'primary' }) }]);
+  });
+
+  it('does not adopt a claimant whose agent is silent or who is unreachable', () => {
+    const reg = journaled(900, { type: 'node.registered', node: 'pg1', host: 'pg1', port: 5432, priority: 100 });
+    expect(given([reg, seen(1_000, obs('pg1', { role: 'primary' }))]).when(1_000 + S.agentTimeoutMs + 1).types).not.toContain('node.role-changed');
+    expect(given([reg, seen(1_000, obs('pg1', { role: 'primary', reachable: false, error: 'timeout' }))]).when(1_000).types).not.toContain('node.role-changed');
+  });
+
+  it('two claimants: failover.blocked (once), no adoption, nothing writable', () => {
+    const sim = new Sim();
+    sim.observe(1_000, obs('pg1', { role: 'primary' }), obs('pg2', { role: 'primary' }), obs('pg3'));
+    sim.pass(1_000);
+    const d = sim.pass(1_000);
+    expect(d.types).not.toContain('node.role-changed');
+    const blocked = d.one('failover.blocked');
+    expect(blocked.primary).toBeNull();
+    expect(blocked.reason).toContain('pg1, pg2');
+    expect(blocked.evidence.map((e) => e.node).sort()).toEqual(['pg1', 'pg2']);
+    expect(sim.state.primary).toBeNull();
+
+    expect(sim.pass(1_500).types).not.toContain('failover.blocked');
+    expect(sim.beat(2_000).types).not.toContain('failover.blocked');
+    expect(sim.state.primary).toBeNull();
+    expect(sim.table()).toMatchObject({ writable: false, primary: null });
+
+    // one of them steps down: the other is adopted
+    const after = sim.beat(3_000, { pg2: { role: 'replica', upstream: addr('pg1'), walReceiver: 'streaming' } });
+    expect(after.one('node.role-changed')).toMatchObject({ node: 'pg1', role: 'primary' });
+  });
+});
+
+describe('registration', () => {
+  it('registers every reporting node with its address and priority, once', () => {
+    const d = given([seen(1_000, obs('pg1', { role: 'primary' })), seen(1_000, obs('pg7', { host: '10.0.0.7', port: 6543, priority: 5 }))]).when(1_000);
+    expect(d.of('node.registered')).toEqual([
+      { type: 'node.registered', node: 'pg1', host: 'pg1', port: 5432, priority: 100 },
+      { type: 'node.registered', node: 'pg7', host: '10.0.0.7', port: 6543, priority: 5 },
+    ]);
+    const sim = healthyCluster();
+    expect(sim.beat(2_000).types).toEqual([]);
+  });
+
+  it('re-registers a node whose port or priority changed, keeping its role and health', () => {
+    const sim = healthyCluster();
+    const gen = sim.state.generation;
+    const d = sim.beat(2_000, { pg2: { port: 5433 } });
+    expect(d.one('node.registered')).toEqual({ type: 'node.registered', node: 'pg2', host: 'pg2', port: 5433, priority: 100 });
+    expect(sim.state.nodes.pg2).toMatchObject({ port: 5433, role: 'replica', healthy: true });
+    expect(sim.state.generation).toBeGreaterThan(gen);
+    expect(sim.table().replicas.find((r) => r.id === 'pg2')?.port).toBe(5433);
+    expect(sim.beat(3_000).types).toEqual([]);
+
+    expect(sim.beat(4_000, { pg3: { priority: 0 } }).one('node.registered')).toMatchObject({ node: 'pg3', priority: 0 });
+    expect(sim.state.nodes.pg3?.priority).toBe(0);
+  });
+
+  it('re-registering the primary at a new address moves the routing table', () => {
+    const sim = healthyCluster();
+    sim.beat(2_000, { pg1: { host: '10.1.1.1' } });
+    expect(sim.table().primary).toEqual({ id: 'pg1', host: '10.1.1.1', port: 5432 });
+  });
+});
+
+describe('health', () => {
+  it('journals a replica that stops streaming, and its recovery', () => {
+    const sim = healthyCluster();
+    const d = sim.beat(2_000, { pg2: { walReceiver: 'waiting' } });
+    expect(d.one('node.health-changed')).toMatchObject({ node: 'pg2', healthy: false, reason: expect.stringContaining('not streaming') });
+    expect(sim.table().replicas.find((r) => r.id === 'pg2')?.healthy).toBe(false);
+    expect(sim.beat(3_000).types).toEqual([]); // not again
+    expect(sim.beat(4_000, { pg2: { walReceiver: 'streaming' } }).one('node.health-changed')).toMatchObject({ node: 'pg2', healthy: true });
+  });
+
+  it('journals a replica whose agent goes silent, after agentTimeoutMs and not before', () => {
+    const sim = healthyCluster(); // everyone reported at 1000
+    sim.beat(2_000, {}, ['pg2']); // pg2 last heard at 1000
+    expect(sim.beat(1_000 + S.agentTimeoutMs, {}, ['pg2']).types).toEqual([]);
+    const d = sim.beat(1_000 + S.agentTimeoutMs + 1, {}, ['pg2']);
+    expect(d.one('node.health-changed')).toEqual({ type: 'node.health-changed', node: 'pg2', healthy: false, reason: 'agent silent' });
+    expect(d.jobs).toEqual([]); // no follow job for a node we cannot hear
+  });
+
+  it('uses the agentTimeoutMs setting', () => {
+    const sim = healthyCluster({ settings: { agentTimeoutMs: 200 } });
+    expect(sim.beat(1_201, {}, ['pg3']).one('node.health-changed')).toMatchObject({ node: 'pg3', healthy: false });
+  });
+
+  it('journals a replica that follows another upstream, and one that reports an unknown role', () => {
+    const sim = healthyCluster();
+    const d = sim.beat(2_000, { pg2: { upstream: 'pg9:5432' }, pg3: { role: 'unknown' } });
+    expect(d.of('node.health-changed').map((e) => [e.node, e.healthy, e.reason])).toEqual([
+      ['pg2', false, 'follows pg9:5432, not the primary'],
+      ['pg3', false, 'role unknown'],
+    ]);
+  });
+});
+
+describe('crash of the primary', () => {
+  it('fails over at once to the replica with the highest LSN, with evidence and lost bytes', () => {
+    const sim = healthyCluster({ primary: { lsn: '0/3000000' }, replicas: { pg2: { lsn: '0/2FF0000' }, pg3: { lsn: '0/2F00000' } } });
+    const d = sim.beat(2_000, { pg1: DEAD });
+
+    expect(d.types).toEqual(['node.health-changed', 'failover.started', 'promotion.requested']);
+    expect(d.one('node.health-changed')).toMatchObject({ node: 'pg1', healthy: false, reason: 'process exited' });
+    const started = d.one('failover.started');
+    expect(started).toMatchObject({ operationId: 'fo-1', kind: 'failover', from: 'pg1', to: 'pg2', manual: false, reason: 'postmaster exited' });
+    // the dead primary's newest observation has no LSN: its last known one (0/3000000) counts
+    expect(started.lostBytes).toBe(0x3000000 - 0x2ff0000);
+    expect(started.evidence.map((e) => e.node)).toEqual(['pg1', 'pg2', 'pg3']);
+    expect(started.evidence[0]).toMatchObject({ node: 'pg1', reachable: false, process: 'dead', error: 'refused', receivedAt: 2_000, silentMs: 0 });
+    expect(started.evidence[1]).toMatchObject({ node: 'pg2', reachable: true, role: 'replica', lsn: '0/2FF0000' });
+    expect(d.one('promotion.requested')).toMatchObject({ operationId: 'fo-1', node: 'pg2' });
+    expect(d.jobs).toEqual([{ node: 'pg2', action: 'promote', operationId: 'fo-1' }]);
+
+    expect(sim.state.operation).toMatchObject({ id: 'fo-1', from: 'pg1', to: 'pg2', phase: 'promoting', startedAt: 2_000 });
+    expect(sim.state.history.at(-1)).toMatchObject({ id: 'fo-1', outcome: 'running', lostBytes: 0x10000 });
+    expect(sim.table()).toMatchObject({ writable: false, primary: null });
+  });
+
+  it('connection refused is definitive too, and refusedFailAfterMs delays it', () => {
+    expect(healthyCluster().beat(2_000, { pg1: unreachable('refused') }).types).toContain('failover.started');
+
+    const sim = healthyCluster({ settings: { refusedFailAfterMs: 1_000 } });
+    expect(sim.beat(2_000, { pg1: DEAD }).types).not.toContain('failover.started');
+    expect(sim.beat(2_999).types).not.toContain('failover.started');
+    expect(sim.beat(3_000).types).toContain('failover.started');
+  });
+
+  it('does not start a second failover while one is in flight', () => {
+    const sim = crashed();
+    expect(sim.beat(3_000).types).toEqual([]);
+    expect(sim.state.opSeq).toBe(1);
+  });
+});
+
+describe('hang of the primary', () => {
+  it('waits failAfterMs of continuous unreachability (timeout) before failing over', () => {
+    const sim = healthyCluster();
+    const first = sim.beat(2_000, { pg1: unreachable('timeout') });
+    expect(first.one('node.health-changed')).toMatchObject({ node: 'pg1', healthy: false, reason: 'unreachable: timeout' });
+    expect(first.types).not.toContain('failover.started');
+    expect(sim.table()).toMatchObject({ writable: false, primary: null });
+
+    for (let t = 3_000; t < 2_000 + S.failAfterMs; t += 1_000) expect(sim.beat(t).types).toEqual([]);
+    expect(sim.peek(2_000 + S.failAfterMs - 1).types).toEqual([]);
+
+    const d = sim.beat(2_000 + S.failAfterMs);
+    expect(d.one('failover.started')).toMatchObject({ from: 'pg1', to: 'pg2', reason: expect.stringContaining('timeout') });
+    expect(d.jobs).toEqual([{ node: 'pg2', action: 'promote', operationId: 'fo-1' }]);
+  });
+
+  it('a primary that answers again resets the clock', () => {
+    const sim = healthyCluster();
+    sim.beat(2_000, { pg1: unreachable('timeout') });
+    sim.beat(4_000);
+    const back = sim.beat(5_000, { pg1: { reachable: true, error: undefined, process: 'running', role: 'primary', lsn: '0/3000000', timeline: 1 } });
+    expect(back.one('node.health-changed')).toMatchObject({ node: 'pg1', healthy: true });
+    sim.beat(6_000, { pg1: unreachable('timeout') });
+    expect(sim.beat(2_000 + S.failAfterMs + 1_000).types).not.toContain('failover.started'); // 7000: only 1 s into the new streak
+    expect(sim.beat(6_000 + S.failAfterMs).types).toContain('failover.started');
+  });
+});
+
+describe('silent primary agent', () => {
+  const reaches = (reachable: boolean) => ({ peer: reachable ? { node: 'pg1', reachable: true } : { node: 'pg1', reachable: false, error: 'timeout' as const } });
+
+  it('peers that still reach the primary: no failover, the primary stays healthy and routed', () => {
+    const sim = healthyCluster();
+    for (const t of [2_000, 3_000, 4_500, 6_000, 9_000]) {
+      expect(sim.beat(t, { pg2: reaches(true), pg3: reaches(true) }, ['pg1']).types).toEqual([]);
+    }
+    expect(sim.state.nodes.pg1?.healthy).toBe(true);
+    expect(sim.table()).toMatchObject({ writable: true, primary: { id: 'pg1' } });
+  });
+
+  it('a majority of peers that cannot reach it: failover', () => {
+    const sim = healthyCluster();
+    sim.beat(2_000, { pg2: reaches(false), pg3: reaches(false) }, ['pg1']);
+    expect(sim.beat(1_000 + S.agentTimeoutMs, {}, ['pg1']).types).toEqual([]); // not silent yet
+    const d = sim.beat(1_000 + S.agentTimeoutMs + 1, {}, ['pg1']);
+    expect(d.one('node.health-changed')).toMatchObject({ node: 'pg1', healthy: false, reason: 'agent silent' });
+    expect(d.one('failover.started')).toMatchObject({ from: 'pg1', reason: expect.stringContaining('2 of 2 peers') });
+  });
+
+  it('less than a majority: no failover (but no longer routed as writable)', () => {
+    const sim = healthyCluster();
+    const d = sim.beat(5_000, { pg2: reaches(false) }, ['pg1']);
+    expect(d.types).not.toContain('failover.started');
+    expect(primaryVerdict(sim.state, 5_000, S)).toMatchObject({ failed: false });
+    expect(sim.table().writable).toBe(false);
+  });
+
+  it('peer views of another node, and views from silent peers, do not count', () => {
+    const sim = healthyCluster();
+    sim.beat(2_000, { pg2: { peer: { node: 'pg9', reachable: false } }, pg3: reaches(false) }, ['pg1']);
+    expect(sim.beat(4_500, {}, ['pg1']).types).not.toContain('failover.started');
+    // pg3 goes silent as well: only pg2 (about pg9) is left
+    sim.beat(5_000, { pg2: reaches(false) }, ['pg1', 'pg3']);
+    expect(sim.beat(8_000, {}, ['pg1', 'pg3']).types).not.toContain('failover.started');
+  });
+});
+
+describe('candidate rules', () => {
+  /** the state right after pg1 (at 0/3000000) died, replicas as given */
+  function afterCrash(replicas: Record<string, Parameters<typeof obs>[1]>, settings = {}): { sim: Sim; state: ClusterState } {
+    const sim = healthyCluster({ replicas, settings });
+    sim.observe(2_000, obs('pg1', DEAD));
+    return { sim, state: sim.state };
+  }
+  const pick = (replicas: Record<string, Parameters<typeof obs>[1]>, settings = {}) => chooseCandidate(afterCrash(replicas, settings).state, 2_000, withDefaults(settings));
+
+  it('excludes priority 0', () => {
+    expect(pick({ pg2: { priority: 0, lsn: '0/3000000' }, pg3: { lsn: '0/2FFFF00' } })).toMatchObject({ ok: true, node: 'pg3', lostBytes: 0x100 });
+    const none = pick({ pg2: { priority: 0 } });
+    expect(none).toEqual({ ok: false, reason: 'no candidate: pg2: priority 0' });
+  });
+
+  it('excludes replicas further behind than maxLagOnFailoverBytes (against the dead primary’s last LSN)', () => {
+    const none = pick({ pg2: { lsn: '0/1000000' } });
+    expect(none.ok).toBe(false);
+    expect(none.ok ? '' : none.reason).toContain(`pg2: ${0x2000000} bytes behind`);
+    // exactly at the limit is allowed
+    expect(pick({ pg2: { lsn: '0/2F00000' } })).toMatchObject({ ok: true, node: 'pg2', lostBytes: 0x100000 });
+    // a newer timeline does not excuse the lag
+    expect(pick({ pg2: { lsn: '0/1000000', timeline: 2 }, pg3: { lsn: '0/2FFF000' } }, {})).toMatchObject({ ok: true, node: 'pg3' });
+    expect(pick({ pg2: { lsn: '0/2FFF000' } }, { maxLagOnFailoverBytes: 100 }).ok).toBe(false);
+  });
+
+  it('breaks ties by priority (higher first), then id', () => {
+    expect(pick({ pg2: {}, pg3: { priority: 200 } })).toMatchObject({ node: 'pg3' });
+    expect(pick({ pg3: {}, pg2: {} })).toMatchObject({ node: 'pg2' });
+    expect(pick({ pgb: { priority: 7 }, pga: { priority: 7 } })).toMatchObject({ node: 'pga' });
+    // but LSN comes before priority
+    expect(pick({ pg2: { lsn: '0/2FFFFFF' }, pg3: { lsn: '0/2FFFFFE', priority: 1000 } })).toMatchObject({ node: 'pg2', lostBytes: 1 });
+  });
+
+  it('a newer timeline beats a higher LSN', () => {
+    expect(pick({ pg2: { lsn: '0/3000000' }, pg3: { lsn: '0/2FFF000', timeline: 2 } })).toMatchObject({ node: 'pg3' });
+  });
+
+  it('excludes silent, unreachable, and non-replica nodes', () => {
+    const sim = healthyCluster({ replicas: { pg2: {}, pg3: {}, pg4: {}, pg5: {} } }); // all heard at 1000
+    const later = 1_000 + S.agentTimeoutMs + 1; // pg2 says nothing more: silent
+    sim.observe(later, obs('pg1', DEAD), obs('pg3', unreachable('timeout')), obs('pg4', { role: 'primary' }), obs('pg5', { process: 'stopped' }));
+    const c = chooseCandidate(sim.state, later, S);
+    expect(c).toEqual({ ok: false, reason: 'no candidate: pg2: agent silent; pg3: unreachable; pg4: role primary; pg5: unreachable' });
+  });
+
+  it('no candidate: failover.blocked journaled once, nothing routed', () => {
+    const sim = healthyCluster({ replicas: { pg2: { priority: 0 } } });
+    const d = sim.beat(2_000, { pg1: DEAD });
+    expect(d.types).not.toContain('failover.started');
+    const b = d.one('failover.blocked');
+    expect(b.primary).toBe('pg1');
+    expect(b.reason).toContain('pg2: priority 0');
+    expect(b.evidence.map((e) => e.node)).toEqual(['pg1', 'pg2']);
+    expect(sim.state.blocked).toBe(b.reason);
+    for (const t of [2_500, 3_000, 4_000]) expect(sim.beat(t).types).toEqual([]);
+    expect(sim.entries('failover.blocked')).toHaveLength(1);
+    expect(sim.table()).toMatchObject({ writable: false, primary: null });
+  });
+
+  it('no candidate during a hang: still journaled once, though the outage keeps growing', () => {
+    const sim = healthyCluster({ replicas: { pg2: { priority: 0 } } });
+    sim.beat(2_000, { pg1: unreachable('timeout') });
+    for (let t = 3_000; t <= 12_000; t += 1_000) sim.beat(t);
+    expect(sim.entries('failover.blocked')).toHaveLength(1);
+  });
+
+  it('a blocked failover goes ahead once a candidate appears', () => {
+    const sim = healthyCluster({ replicas: { pg2: { priority: 0 } } });
+    sim.beat(2_000, { pg1: DEAD });
+    expect(sim.state.blocked).not.toBeNull();
+    // the new priority is journaled in this pass, and counts from the next
+    expect(sim.beat(3_000, { pg2: { priority: 10 } }).types).toEqual(['node.registered']);
+    const d = sim.pass(3_000);
+    expect(d.types).toEqual(['failover.started', 'promotion.requested']);
+    expect(sim.state.blocked).toBeNull();
+  });
+});
+
+describe('completing a failover', () => {
+  function expectCompleted(sim: Sim, d: ReturnType<Sim['pass']>, genBefore: number): void {
+    expect(d.one('promotion.succeeded')).toMatchObject({ operationId: 'fo-1', node: 'pg2' });
+    expect(d.of('follow.requested').map((e) => [e.node, e.action, e.upstream])).toEqual([
+      ['pg1', 'rejoin', 'pg2'],
+      ['pg3', 'follow', 'pg2'],
+    ]);
+    const upstream = { id: 'pg2', host: 'pg2', port: 5432 };
+    expect(d.jobs).toEqual([
+      { node: 'pg1', action: 'rejoin', operationId: 'fo-1', upstream },
+      { node: 'pg3', action: 'follow', operationId: 'fo-1', upstream },
+    ]);
+    expect(d.one('failover.completed')).toMatchObject({ operationId: 'fo-1', outcome: 'success' });
+    expect(d.types.at(-1)).toBe('failover.completed');
+
+    expect(sim.state.operation).toBeNull();
+    expect(sim.state.primary).toBe('pg2');
+    expect(sim.state.nodes.pg1).toMatchObject({ role: 'replica', healthy: false });
+    expect(sim.state.nodes.pg2).toMatchObject({ role: 'primary', healthy: true, pending: null });
+    expect(sim.state.nodes.pg3?.pending).toMatchObject({ operationId: 'fo-1', action: 'follow', upstream: 'pg2' });
+    expect(sim.state.history.at(-1)).toMatchObject({ id: 'fo-1', outcome: 'success' });
+    const t = sim.table();
+    expect(t).toMatchObject({ writable: true, primary: upstream });
+    expect(t.generation).toBeGreaterThan(genBefore);
+    expect(t.replicas.map((r) => r.id)).toEqual(['pg1', 'pg3']);
+  }
+
+  it('on the promote job’s ok result', () => {
+    const sim = crashed();
+    const gen = sim.table().generation;
+    sim.report(2_400, jobResult('pg2', { operationId: 'fo-1', action: 'promote', ok: true }));
+    const d = sim.pass(2_500);
+    expectCompleted(sim, d, gen);
+    expect(d.one('failover.completed').durationMs).toBe(500);
+  });
+
+  it('on seeing the candidate report itself primary', () => {
+    const sim = crashed();
+    const gen = sim.table().generation;
+    const d = sim.beat(3_000, { pg2: PROMOTED });
+    expectCompleted(sim, d, gen);
+    expect(d.one('promotion.succeeded').timeline).toBe(2);
+  });
+
+  it('ignores results of other jobs, nodes and operations', () => {
+    const sim = crashed();
+    sim.report(2_100, jobResult('pg3', { operationId: 'fo-1', action: 'promote', ok: true }));
+    sim.report(2_100, jobResult('pg2', { operationId: 'fo-0', action: 'promote', ok: true }));
+    sim.report(2_100, jobResult('pg2', { operationId: 'fo-1', action: 'follow', ok: true }));
+    expect(sim.state.operation?.promoteResult).toBeNull();
+    expect(sim.pass(2_200).types).toEqual([]);
+  });
+
+  it('then leaves the follow/rejoin jobs alone for jobRetryMs, and sends them again after', () => {
+    const sim = crashed();
+    sim.beat(3_000, { pg2: PROMOTED });
+    // pg3 still follows pg1, pg1 is still dead: both are pending
+    for (const t of [4_000, 6_000, 9_000, 12_000, 15_000, 17_999]) expect(sim.beat(t).jobs).toEqual([]);
+    const again = sim.beat(3_000 + S.jobRetryMs);
+    expect(again.jobs.map((j) => [j.node, j.action])).toEqual([
+      ['pg1', 'rejoin'],
+      ['pg3', 'follow'],
+    ]);
+  });
+
+  it('promotion not confirmed within promoteTimeoutMs: promotion.failed and failover.completed (failed)', () => {
+    const sim = crashed();
+    for (let t = 4_000; t < 2_000 + S.promoteTimeoutMs; t += 2_000) expect(sim.beat(t).types).toEqual([]);
+    expect(sim.beat(2_000 + S.promoteTimeoutMs).types).toEqual([]);
+    const d = sim.beat(2_000 + S.promoteTimeoutMs + 1);
+    expect(d.types).toEqual(['promotion.failed', 'failover.completed']);
+    expect(d.one('promotion.failed')).toMatchObject({ operationId: 'fo-1', node: 'pg2', reason: expect.stringContaining('promoteTimeoutMs') });
+    expect(d.one('failover.completed')).toMatchObject({ operationId: 'fo-1', outcome: 'failed', durationMs: S.promoteTimeoutMs + 1 });
+    expect(sim.state.operation).toBeNull();
+    expect(sim.state.primary).toBe('pg1');
+    expect(sim.state.lastFailoverAt).toBe(2_000 + S.promoteTimeoutMs + 1);
+    expect(sim.state.history.at(-1)).toMatchObject({ outcome: 'failed' });
+    expect(sim.table().writable).toBe(false);
+  });
+
+  it('a failed promote job fails the operation with its code and message', () => {
+    const sim = crashed();
+    sim.report(2_300, jobResult('pg2', { operationId: 'fo-1', action: 'promote', ok: false, code: 'stale-epoch', message: 'epoch 1 < 2' }));
+    const d = sim.pass(2_300);
+    expect(d.one('promotion.failed').reason).toBe('stale-epoch: epoch 1 < 2');
+    expect(d.one('failover.completed').outcome).toBe('failed');
+  });
+});
+
+describe('cooldown', () => {
+  it('a second failure within cooldownMs is blocked (once), and failed over after', () => {
+    const sim = crashed();
+    sim.beat(3_000, { pg2: { ...PROMOTED, lsn: '0/4000000' }, pg3: { upstream: addr('pg2'), lsn: '0/3FFF000' } });
+    expect(sim.state.lastFailoverAt).toBe(3_000);
+    sim.beat(4_000);
+
+    const d = sim.beat(5_000, { pg2: DEAD });
+    expect(d.types).not.toContain('failover.started');
+    expect(d.one('failover.blocked')).toMatchObject({ primary: 'pg2', reason: expect.stringContaining('cooldown') });
+    for (let t = 6_000; t < 3_000 + S.cooldownMs; t += 1_000) expect(sim.beat(t).types).toEqual([]);
+
+    const after = sim.beat(3_000 + S.cooldownMs);
+    expect(after.one('failover.started')).toMatchObject({ operationId: 'fo-2', from: 'pg2', to: 'pg3', lostBytes: 0x1000 });
+    expect(sim.entries('failover.blocked')).toHaveLength(1);
+  });
+
+  it('is measured from the end of the last automatic failover, failed ones included', () => {
+    const sim = crashed();
+    const end = 2_000 + S.promoteTimeoutMs + 1;
+    for (let t = 4_000; t < end; t += 2_000) sim.beat(t);
+    sim.beat(end);
+    expect(sim.beat(end + 1).one('failover.blocked').reason).toContain('cooldown');
+    expect(sim.beat(end + S.cooldownMs).one('failover.started')).toMatchObject({ operationId: 'fo-2' });
+  });
+});
+
+describe('paused cluster', () => {
+  it('journals health but does not fail over, until resumed', () => {
+    const sim = healthyCluster();
+    sim.append(1_500, { type: 'cluster.paused', by: 'ops' });
+    const d = sim.beat(2_000, { pg1: DEAD });
+    expect(d.types).toEqual(['node.health-changed']);
+    expect(sim.beat(3_000).types).toEqual([]);
+    sim.append(3_500, { type: 'cluster.resumed', by: 'ops' });
+    expect(sim.beat(4_000).types).toContain('failover.started');
+  });
+
+  it('does not reconcile replicas either', () => {
+    const sim = healthyCluster();
+    sim.append(1_500, { type: 'cluster.paused', by: 'ops' });
+    expect(sim.beat(2_000, { pg3: { upstream: 'pg9:5432' } }).jobs).toEqual([]);
+  });
+});
+
+describe('the stale observation gate', () => {
+  const at = 5_000;
+  const st = (events: CoreEvent[]): ClusterState => fold(initialState('c1'), events);
+  const ev = (o: ReturnType<typeof obs>, receivedAt = at): CoreEvent => ({ kind: 'obs', id: `x-${o.seq}`, receivedAt, entry: o });
+
+  it('drops a same-boot observation with a lower or equal seq', () => {
+    const s = st([ev(obs('pg1', { seq: 5, lsn: '0/5' }))]);
+    expect(evolve(s, ev(obs('pg1', { seq: 4, lsn: '0/4' })))).toBe(s);
+    expect(evolve(s, ev(obs('pg1', { seq: 5, lsn: '0/6' })))).toBe(s);
+    expect(evolve(s, ev(obs('pg1', { seq: 6, lsn: '0/6' }))).soft.pg1?.obs.lsn).toBe('0/6');
+  });
+
+  it('across agent boots: drops an older `at`, takes a newer one whatever its seq', () => {
+    const s = st([ev(obs('pg1', { bootId: 'b2', seq: 3, at: 10_000 }))]);
+    expect(evolve(s, ev(obs('pg1', { bootId: 'b1', seq: 900, at: 9_999 })))).toBe(s);
+    expect(evolve(s, ev(obs('pg1', { bootId: 'b3', seq: 1, at: 10_001 }))).soft.pg1?.obs.bootId).toBe('b3');
+  });
+
+  it('tracks the start of an unreachable streak and the last known LSN', () => {
+    let s = st([ev(obs('pg1', { role: 'primary', lsn: '0/100' }), 1_000)]);
+    expect(s.soft.pg1).toMatchObject({ unreachableSince: null, lastLsn: '0/100' });
+    s = evolve(s, ev(obs('pg1', unreachable('timeout')), 2_000));
+    s = evolve(s, ev(obs('pg1', DEAD), 3_000));
+    expect(s.soft.pg1).toMatchObject({ unreachableSince: 2_000, receivedAt: 3_000, lastLsn: '0/100' });
+    s = evolve(s, ev(obs('pg1', { role: 'primary', lsn: '0/200' }), 4_000));
+    expect(s.soft.pg1).toMatchObject({ unreachableSince: null, lastLsn: '0/200' });
+  });
+
+  it('a stopped process counts as unreachable', () => {
+    const s = st([ev(obs('pg1', { process: 'stopped' }), 1_000)]);
+    expect(s.soft.pg1?.unreachableSince).toBe(1_000);
+  });
+});
+
+describe('the journal fold', () => {
+  const entry = (e: Record<string, unknown>): JournalEntry => ({ v: 1, at: 1_000, epoch: 1, ...e }) as JournalEntry;
+  const reg = entry({ type: 'node.registered', node: 'pg1', host: 'h', port: 1, priority: 1 });
+
+  it('skips a stream id it has already folded, or an older one', () => {
+    const s1 = evolve(initialState('c1'), { kind: 'journal', id: '1000-1', entry: reg });
+    expect(s1.logId).toBe('1000-1');
+    expect(s1.generation).toBe(1);
+    expect(evolve(s1, { kind: 'journal', id: '1000-1', entry: reg })).toBe(s1);
+    expect(evolve(s1, { kind: 'journal', id: '999-7', entry: entry({ type: 'cluster.paused', by: 'x' }) })).toBe(s1);
+    // numeric, not lexicographic: 1000-10 comes after 1000-9
+    const s2 = evolve(evolve(s1, { kind: 'journal', id: '1000-9', entry: entry({ type: 'cluster.paused', by: 'x' }) }), {
+      kind: 'journal',
+      id: '1000-10',
+      entry: entry({ type: 'cluster.resumed', by: 'x' }),
+    });
+    expect(s2.paused).toBe(false);
+    expect(s2.logId).toBe('1000-10');
+  });
+
+  it('takes the highest epoch, and bumps generation only for routing changes', () => {
+    let s = evolve(initialState('c1'), { kind: 'journal', id: '1-0', entry: { ...reg, epoch: 4 } });
+    s = evolve(s, { kind: 'journal', id: '2-0', entry: entry({ type: 'leader.changed', coordinator: 'c', epoch: 3, at: 2_000 }) });
+    expect(s).toMatchObject({ epoch: 4, generation: 1, generationAt: 1_000, leader: 'c' });
+  });
+
+  it('role-changed to primary demotes the previous primary; node.removed forgets a node', () => {
+    const sim = healthyCluster();
+    sim.append(2_000, { type: 'node.role-changed', node: 'pg2', role: 'primary', reason: 'test' });
+    expect(sim.state.primary).toBe('pg2');
+    expect(sim.state.nodes.pg1?.role).toBe('replica');
+    sim.append(2_001, { type: 'node.removed', node: 'pg2', reason: 'test' });
+    expect(sim.state.primary).toBeNull();
+    expect(sim.state.nodes.pg2).toBeUndefined();
+    expect(sim.state.soft.pg2).toBeUndefined();
+  });
+
+  it('a follower that folds only the journal reaches the leader’s topology', () => {
+    const sim = crashed();
+    sim.beat(3_000, { pg2: PROMOTED });
+    sim.beat(4_000, { pg2: DEAD });
+    const follower = fold(
+      initialState('c1'),
+      sim.journal.map((r) => ({ kind: 'journal', id: r.id, entry: r.entry }) as CoreEvent),
+    );
+    const pick = (s: ClusterState) => ({ ...s, soft: {}, operation: s.operation && { ...s.operation, promoteResult: null } });
+    expect(pick(follower)).toEqual(pick(sim.state));
+  });
+});
+
+describe('routing table', () => {
+  it('has no primary while the primary is unhealthy, or while an operation is in flight', () => {
+    const sim = healthyCluster();
+    expect(sim.table()).toMatchObject({ cluster: 'c1', engine: 'postgres', writable: true, primary: { id: 'pg1' } });
+    sim.beat(2_000, { pg1: unreachable('timeout') });
+    expect(sim.table()).toMatchObject({ writable: false, primary: null });
+    expect(sim.table().replicas.map((r) => r.id)).toEqual(['pg2', 'pg3']);
+    const c = crashed();
+    expect(c.state.operation).not.toBeNull();
+    expect(c.state.nodes.pg1?.role).toBe('primary');
+    c.append(2_100, { type: 'node.health-changed', node: 'pg1', healthy: true, reason: 'test' });
+    expect(c.table()).toMatchObject({ writable: false, primary: null });
+  });
+
+  it('replica lag from the primary’s LSN minus the replica’s replay LSN; sync from the primary’s standbys', () => {
+    const standbys = [
+      { name: 'pg2', state: 'streaming', replayLsn: '0/2FFF000', flushLsn: '0/3000000', replayLagMs: 12, syncState: 'sync' },
+      { name: 'pg3', state: 'streaming', replayLsn: '0/2000000', flushLsn: '0/2000000', replayLagMs: 900, syncState: 'async' },
+      { name: 'pg4', state: 'streaming', replayLsn: '0/3000000', flushLsn: '0/3000000', replayLagMs: 5, syncState: 'quorum' },
+    ];
+    const sim = healthyCluster({
+      primary: { lsn: '0/3000000', standbys },
+      replicas: { pg2: { lsn: '0/3000000', replayLsn: '0/2FFF000' }, pg3: { replayLsn: null }, pg4: {} },
+    });
+    const t = sim.table();
+    const r = Object.fromEntries(t.replicas.map((x) => [x.id, x]));
+    expect(r.pg2).toMatchObject({ lagBytes: 0x1000, replayLsn: '0/2FFF000', lagMs: 12, sync: true, healthy: true });
+    // no replay LSN of its own: the primary's view of it
+    expect(r.pg3).toMatchObject({ lagBytes: 0x1000000, replayLsn: '0/2000000', lagMs: 900, sync: false });
+    expect(r.pg4).toMatchObject({ lagBytes: 0, lagMs: 0, sync: true });
+  });
+
+  it('lag is unknown without the primary’s LSN, and soft-layer changes do not bump the generation', () => {
+    const sim = healthyCluster();
+    const gen = sim.table().generation;
+    sim.observe(1_500, obs('pg2', { replayLsn: '0/2000000' }));
+    expect(sim.table().generation).toBe(gen);
+    expect(sim.table().replicas.find((x) => x.id === 'pg2')?.lagBytes).toBe(0x1000000);
+    sim.observe(1_500, obs('pg1', { role: 'primary', lsn: null }));
+    expect(sim.table().replicas.find((x) => x.id === 'pg2')?.lagBytes).toBeNull();
+  });
+
+  it('generation and updatedAt follow routing entries', () => {
+    const sim = healthyCluster();
+    const before = sim.table();
+    sim.beat(2_000, { pg2: { walReceiver: 'waiting' } });
+    const after = sim.table();
+    expect(after.generation).toBe(before.generation + 1);
+    expect(after.updatedAt).toBe(new Date(2_000).toISOString());
+    expect(after.replicas.find((x) => x.id === 'pg2')?.healthy).toBe(false);
+    sim.append(3_000, { type: 'cluster.paused', by: 'ops' });
+    expect(sim.table().generation).toBe(after.generation);
+  });
+});
+
+describe('reconcile', () => {
+  it('sends a follow job to a replica following the wrong upstream, not again within jobRetryMs', () => {
+    const sim = healthyCluster();
+    const d = sim.beat(2_000, { pg3: { upstream: 'pg9:5432' } });
+    expect(d.one('follow.requested')).toMatchObject({ node: 'pg3', upstream: 'pg1', action: 'follow' });
+    const upstream = { id: 'pg1', host: 'pg1', port: 5432 };
+    expect(d.jobs).toEqual([{ node: 'pg3', action: 'follow', operationId: expect.stringMatching(/^fix-pg3-/), upstream }]);
+    expect(d.jobs[0]?.operationId).toBe(d.one('follow.requested').operationId);
+
+    for (let t = 3_000; t < 2_000 + S.jobRetryMs; t += 2_000) expect(sim.beat(t).jobs).toEqual([]);
+    expect(sim.beat(2_000 + S.jobRetryMs - 1).jobs).toEqual([]);
+    const again = sim.beat(2_000 + S.jobRetryMs);
+    expect(again.jobs).toEqual([{ node: 'pg3', action: 'follow', operationId: expect.stringMatching(/^fix-pg3-/), upstream }]);
+    expect(again.jobs[0]?.operationId).not.toBe(d.jobs[0]?.operationId);
+  });
+
+  it('sends a rejoin job to a node claiming primary that is not the journal’s primary', () => {
+    const sim = healthyCluster();
+    const d = sim.beat(2_000, { pg3: { role: 'primary', upstream: null, walReceiver: null } });
+    expect(d.types).not.toContain('failover.blocked');
+    expect(d.types).not.toContain('node.role-changed');
+    expect(d.one('node.health-changed')).toMatchObject({ node: 'pg3', healthy: false, reason: 'claims primary while pg1 is the primary' });
+    expect(d.one('follow.requested')).toMatchObject({ node: 'pg3', action: 'rejoin', upstream: 'pg1' });
+    expect(d.jobs).toEqual([{ node: 'pg3', action: 'rejoin', operationId: expect.any(String), upstream: { id: 'pg1', host: 'pg1', port: 5432 } }]);
+    expect(sim.state.primary).toBe('pg1');
+    expect(sim.table().primary?.id).toBe('pg1');
+  });
+
+  it('leaves silent nodes, correct replicas, and everything while the primary is unhealthy alone', () => {
+    const sim = healthyCluster();
+    expect(sim.beat(2_000).jobs).toEqual([]);
+    const quiet = healthyCluster();
+    quiet.observe(1_500, obs('pg3', { upstream: 'pg9:5432' }));
+    expect(quiet.beat(1_500 + S.agentTimeoutMs + 1, {}, ['pg3']).jobs).toEqual([]);
+    const sick = healthyCluster();
+    sick.beat(2_000, { pg1: unreachable('timeout') });
+    expect(sick.beat(2_500, { pg3: { upstream: 'pg9:5432' } }).jobs).toEqual([]);
+  });
+
+  it('a retargeted pending request does not suppress the job for the new primary', () => {
+    const sim = healthyCluster();
+    sim.append(1_500, { type: 'follow.requested', operationId: 'old', node: 'pg3', upstream: 'pg9', action: 'follow', jobId: 'j' });
+    expect(sim.beat(2_000, { pg3: { upstream: 'pg9:5432' } }).jobs.map((j) => j.node)).toEqual(['pg3']);
+  });
+});
+
+describe('purity', () => {
+  it('decide does not mutate the state and is deterministic', () => {
+    const sim = crashed();
+    const snapshot = structuredClone(sim.state);
+    const a = decide(sim.state, 9_000, S);
+    const b = decide(sim.state, 9_000, S);
+    expect(a).toEqual(b);
+    expect(sim.state).toEqual(snapshot);
+  });
+
+  it('routingTable is a pure projection', () => {
+    const sim = healthyCluster();
+    expect(routingTable(sim.state)).toEqual(routingTable(structuredClone(sim.state)));
+  });
+});
