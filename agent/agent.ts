@@ -9,6 +9,7 @@ import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys, type ClusterKeys } from '../src/bus/keys.js';
+import { connectRedis } from '../src/errors.js';
 import { epochOfLeaseValue } from '../src/bus/lease.js';
 import type { AgentConfig } from '../src/config/schemas.js';
 import type { JobResult, Observation, PeerView, ProbeError } from '../src/events/observation.js';
@@ -73,7 +74,7 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    await this.redis.connect();
+    await connectRedis(this.redis, this.cfg.redis);
     this.epochSeen = epochOfLeaseValue(await this.redis.get(this.k.leader));
     await this.refreshPrimary();
     if (this.managed) {

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { appendFenced, readJournal, toRecords, type JournalRecord } from '../src/bus/journal.js';
 import { jobIdFor, keys, type ClusterKeys } from '../src/bus/keys.js';
 import { Lease } from '../src/bus/lease.js';
+import { connectRedis } from '../src/errors.js';
 import { LeaseLostError, scripted } from '../src/bus/scripts.js';
 import { decide, type Decision, type JobSpec } from '../src/core/decide.js';
 import { evolve } from '../src/core/evolve.js';
@@ -76,8 +77,8 @@ export class ClusterRuntime extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    await this.redis.connect();
-    await this.reader.connect();
+    await connectRedis(this.redis, this.opts.redisUrl);
+    await connectRedis(this.reader, this.opts.redisUrl);
     // the whole journal (snapshots come later), then the newest observations
     for (;;) {
       const batch = await readJournal(this.redis, this.k, this.state.logId, 1000);

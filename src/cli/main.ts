@@ -13,6 +13,7 @@ import { HarnessError } from '../sandbox/errors.js';
 import { Sandbox, cliEntry, fetchRouting, readSandboxFile, sandboxDown, type SandboxOptions } from '../sandbox/deploy.js';
 import { isProcessAlive } from '../sandbox/proc.js';
 import { ConfigError } from '../config/load.js';
+import { StartupError } from '../errors.js';
 import { runCtl } from './ctl.js';
 
 const USAGE = `usage:
@@ -192,7 +193,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 function isExpected(err: unknown): boolean {
-  return err instanceof HarnessError || err instanceof ConfigError || err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || (err as { name?: string }).name === 'CtlError';
+  return err instanceof HarnessError || err instanceof ConfigError || err instanceof StartupError || err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || (err as { name?: string }).name === 'CtlError';
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

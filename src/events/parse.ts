@@ -3,6 +3,7 @@
  * A bad entry comes back as `{ ok: false, reason }` so the caller can journal it as
  * `entry.rejected` and go on.
  */
+import type { TUnion } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { JournalEntry } from './journal.js';
 import { ObsStreamEntry } from './observation.js';
@@ -10,12 +11,43 @@ import { ObsStreamEntry } from './observation.js';
 /** Stream entries larger than this are rejected without parsing. */
 export const MAX_ENTRY_BYTES = 64 * 1024;
 
-const obsCheck = TypeCompiler.Compile(ObsStreamEntry);
-const journalCheck = TypeCompiler.Compile(JournalEntry);
+interface Checker {
+  Check(v: unknown): boolean;
+  Errors(v: unknown): Iterable<{ path: string; message: string }>;
+}
+
+/**
+ * A union of objects tagged by `type`, plus one compiled check per tag: the union's own
+ * errors say only "/: Expected union value", the tag's variant names the bad field.
+ */
+interface TaggedCheck extends Checker {
+  byType: ReadonlyMap<string, Checker>;
+}
+
+function compileTagged(union: TUnion): TaggedCheck {
+  const all = TypeCompiler.Compile(union);
+  const byType = new Map<string, Checker>();
+  for (const variant of union.anyOf) {
+    const tag = (variant as { properties?: { type?: { const?: unknown } } }).properties?.type?.const;
+    if (typeof tag === 'string') byType.set(tag, TypeCompiler.Compile(variant));
+  }
+  return { Check: (v) => all.Check(v), Errors: (v) => all.Errors(v), byType };
+}
+
+const obsCheck = compileTagged(ObsStreamEntry);
+const journalCheck = compileTagged(JournalEntry);
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-function parseWith<T>(raw: string | undefined, check: { Check(v: unknown): boolean; Errors(v: unknown): Iterable<{ path: string; message: string }> }): Parsed<T> {
+function schemaErrors(value: unknown, check: TaggedCheck): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return ['/: expected an object'];
+  const tag = (value as { type?: unknown }).type;
+  const variant = typeof tag === 'string' ? check.byType.get(tag) : undefined;
+  if (!variant) return [`/type: expected one of ${[...check.byType.keys()].join(', ')}`];
+  return [...take(variant.Errors(value), 3)].map((e) => `${e.path || '/'}: ${e.message}`);
+}
+
+function parseWith<T>(raw: string | undefined, check: TaggedCheck): Parsed<T> {
   if (raw === undefined) return { ok: false, reason: 'entry has no "e" field' };
   if (raw.length > MAX_ENTRY_BYTES) return { ok: false, reason: `entry too large: ${raw.length} bytes > ${MAX_ENTRY_BYTES}` };
   let value: unknown;
@@ -25,8 +57,7 @@ function parseWith<T>(raw: string | undefined, check: { Check(v: unknown): boole
     return { ok: false, reason: `not JSON: ${(err as Error).message}`.slice(0, 300) };
   }
   if (check.Check(value)) return { ok: true, value: value as T };
-  const first = [...take(check.Errors(value), 3)].map((e) => `${e.path || '/'}: ${e.message}`);
-  return { ok: false, reason: `schema: ${first.join('; ')}`.slice(0, 500) };
+  return { ok: false, reason: `schema: ${schemaErrors(value, check).join('; ')}`.slice(0, 500) };
 }
 
 function* take<T>(it: Iterable<T>, n: number): Iterable<T> {

@@ -5,6 +5,7 @@ import { routingTable } from '../../src/core/routing.js';
 import { DEFAULT_SETTINGS, withDefaults } from '../../src/core/settings.js';
 import { initialState, type ClusterState, type CoreEvent } from '../../src/core/state.js';
 import type { JournalEntry } from '../../src/events/journal.js';
+import type { Observation } from '../../src/events/observation.js';
 import { DEAD, Sim, addr, given, healthyCluster, jobResult, journaled, obs, seen, unreachable } from './helpers.js';
 
 const S = DEFAULT_SETTINGS;
@@ -253,12 +254,12 @@ describe('silent primary agent', () => {
 
 describe('candidate rules', () => {
   /** the state right after pg1 (at 0/3000000) died, replicas as given */
-  function afterCrash(replicas: Record<string, Parameters<typeof obs>[1]>, settings = {}): { sim: Sim; state: ClusterState } {
+  function afterCrash(replicas: Record<string, Partial<Observation>>, settings = {}): { sim: Sim; state: ClusterState } {
     const sim = healthyCluster({ replicas, settings });
     sim.observe(2_000, obs('pg1', DEAD));
     return { sim, state: sim.state };
   }
-  const pick = (replicas: Record<string, Parameters<typeof obs>[1]>, settings = {}) => chooseCandidate(afterCrash(replicas, settings).state, 2_000, withDefaults(settings));
+  const pick = (replicas: Record<string, Partial<Observation>>, settings = {}) => chooseCandidate(afterCrash(replicas, settings).state, 2_000, withDefaults(settings));
 
   it('excludes priority 0', () => {
     expect(pick({ pg2: { priority: 0, lsn: '0/3000000' }, pg3: { lsn: '0/2FFFF00' } })).toMatchObject({ ok: true, node: 'pg3', lostBytes: 0x100 });
@@ -541,7 +542,7 @@ describe('the journal fold', () => {
     sim.beat(4_000, { pg2: DEAD });
     const follower = fold(
       initialState('c1'),
-      sim.journal.map((r) => ({ kind: 'journal', id: r.id, entry: r.entry }) as CoreEvent),
+      sim.journal.map((r): CoreEvent => ({ kind: 'journal', id: r.id, entry: r.entry })),
     );
     const pick = (s: ClusterState) => ({ ...s, soft: {}, operation: s.operation && { ...s.operation, promoteResult: null } });
     expect(pick(follower)).toEqual(pick(sim.state));
