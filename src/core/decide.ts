@@ -87,7 +87,11 @@ export function observedHealth(state: ClusterState, id: string, now: number, s: 
   if (o.process === 'stopped') return { healthy: false, reason: 'process stopped' };
   if (!o.reachable) return { healthy: false, reason: `unreachable: ${o.error ?? 'unknown'}` };
   if (isPrimary) {
-    return o.role === 'primary' ? { healthy: true, reason: 'primary' } : { healthy: false, reason: `expected primary, reports ${o.role}` };
+    if (o.role === 'primary') return { healthy: true, reason: 'primary' };
+    // its newest report predates its promotion: wait for the next one
+    const promotedAt = state.nodes[id]?.promotedAt ?? null;
+    if (promotedAt !== null && soft!.receivedAt <= promotedAt) return { healthy: true, reason: 'promoted; awaiting its next report' };
+    return { healthy: false, reason: `expected primary, reports ${o.role}` };
   }
   if (o.role === 'primary') return { healthy: false, reason: `claims primary while ${state.primary ?? 'none'} is the primary` };
   if (o.role !== 'replica') return { healthy: false, reason: 'role unknown' };
@@ -112,8 +116,8 @@ export function primaryVerdict(state: ClusterState, now: number, s: Settings): P
   const id = state.primary;
   if (!id) return { failed: false, definitive: false, reason: 'no primary' };
   const soft = state.soft[id];
-  if (!soft) return { failed: false, definitive: false, reason: 'no observation of the primary yet' };
-  if (isSilent(soft, now, s)) {
+  // never heard from (e.g. a coordinator that just started): only the peers can tell
+  if (!soft || isSilent(soft, now, s)) {
     const peers = peerViews(state, id, now, s);
     const majority = Math.floor(peers.voters / 2) + 1;
     if (peers.voters > 0 && peers.unreachable >= majority) {
@@ -169,9 +173,12 @@ export function chooseCandidate(state: ClusterState, now: number, s: Settings, o
     else if (!o.reachable || o.process === 'dead' || o.process === 'stopped') rejected.push(`${n.id}: unreachable`);
     else if (o.role !== 'replica') rejected.push(`${n.id}: role ${o.role}`);
     else {
-      const lag = lsnDiff(oldLsn, o.lsn);
-      if (lag !== null && lag > s.maxLagOnFailoverBytes) rejected.push(`${n.id}: ${lag} bytes behind > maxLagOnFailoverBytes`);
-      else eligible.push({ id: n.id, tl: o.timeline ?? 0, lsn: parseLsn(o.lsn) ?? 0, prio: n.priority });
+      const lsn = o.lsn ?? o.replayLsn;
+      const lag = lsnDiff(oldLsn, lsn);
+      // (reasons carry no changing numbers: a blocked failover is journaled once per reason)
+      if (oldLsn !== null && lsn === null) rejected.push(`${n.id}: LSN unknown`);
+      else if (lag !== null && lag > s.maxLagOnFailoverBytes) rejected.push(`${n.id}: more than maxLagOnFailoverBytes (${s.maxLagOnFailoverBytes}) behind`);
+      else eligible.push({ id: n.id, tl: o.timeline ?? 0, lsn: parseLsn(lsn) ?? 0, prio: n.priority });
     }
   }
   if (eligible.length === 0) {
@@ -179,7 +186,8 @@ export function chooseCandidate(state: ClusterState, now: number, s: Settings, o
   }
   eligible.sort((a, b) => b.tl - a.tl || b.lsn - a.lsn || b.prio - a.prio || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const best = eligible[0]!;
-  return { ok: true, node: best.id, lostBytes: lsnDiff(oldLsn, state.soft[best.id]?.obs.lsn) ?? 0 };
+  const bestObs = state.soft[best.id]?.obs;
+  return { ok: true, node: best.id, lostBytes: lsnDiff(oldLsn, bestObs?.lsn ?? bestObs?.replayLsn) ?? 0 };
 }
 
 function upstreamOf(n: NodeInfo): { id: string; host: string; port: number } {
@@ -219,16 +227,12 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
     }
   }
 
-  // 3. health, as the routing table will show it
-  for (const id of Object.keys(state.nodes)) {
-    const v = observedHealth(state, id, now, s);
-    const n = state.nodes[id]!;
-    if (v.healthy !== n.healthy) append({ type: 'node.health-changed', node: id, healthy: v.healthy, reason: v.reason });
-  }
-
-  // 4. an operation in flight: see it through
+  // 3. an operation in flight: see it through. When it concludes, stop here: health
+  // is judged on the next pass, against the new primary.
   const op = state.operation;
+  let concluded = false;
   if (op) {
+    concluded = true;
     const candSoft = state.soft[op.to];
     const seenPrimary = !!candSoft && candSoft.receivedAt >= op.startedAt && candSoft.obs.reachable && candSoft.obs.role === 'primary';
     if (op.promoteResult?.ok || seenPrimary) {
@@ -251,11 +255,20 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
       const why = `promotion not confirmed within promoteTimeoutMs (${s.promoteTimeoutMs} ms)`;
       append({ type: 'promotion.failed', operationId: op.id, node: op.to, reason: why });
       append({ type: 'failover.completed', operationId: op.id, outcome: 'failed', durationMs: Math.max(0, now - op.startedAt), reason: why });
+    } else {
+      concluded = false;
     }
-    return out;
+    if (concluded) return out;
   }
 
-  if (state.paused) return out;
+  // 4. health, as the routing table will show it
+  for (const id of Object.keys(state.nodes)) {
+    const v = observedHealth(state, id, now, s);
+    const n = state.nodes[id]!;
+    if (v.healthy !== n.healthy) append({ type: 'node.health-changed', node: id, healthy: v.healthy, reason: v.reason });
+  }
+
+  if (op || state.paused) return out;
 
   // 5. has the primary failed?
   const verdict = primaryVerdict(state, now, s);

@@ -88,7 +88,7 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
       const old = state.nodes[e.node];
       const node: NodeInfo = old
         ? { ...old, host: e.host, port: e.port, priority: e.priority }
-        : { id: e.node, host: e.host, port: e.port, priority: e.priority, healthy: false, healthReason: 'registered', role: 'replica', pending: null };
+        : { id: e.node, host: e.host, port: e.port, priority: e.priority, healthy: false, healthReason: 'registered', role: 'replica', pending: null, promotedAt: null };
       return { ...state, nodes: { ...state.nodes, [e.node]: node } };
     }
     case 'node.removed': {
@@ -149,7 +149,7 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
       let next = state;
       const old = state.primary;
       if (old && old !== e.node) next = setNode(next, old, { role: 'replica', healthy: false, healthReason: 'replaced by ' + e.node });
-      next = setNode(next, e.node, { role: 'primary', healthy: true, healthReason: 'promoted', pending: null });
+      next = setNode(next, e.node, { role: 'primary', healthy: true, healthReason: 'promoted', pending: null, promotedAt: e.at });
       return { ...next, primary: e.node };
     }
     case 'promotion.failed':

@@ -22,6 +22,8 @@ export interface NodeInfo {
   healthReason: string;
   /** the journal's view of the role */
   role: 'primary' | 'replica';
+  /** journal time of its newest promotion */
+  promotedAt: number | null;
   /** newest follow/rejoin request not yet seen to take effect */
   pending: PendingJob | null;
 }
