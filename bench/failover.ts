@@ -1,0 +1,102 @@
+/**
+ * SIGKILL of the primary postmaster → the first INSERT accepted by the node the routing
+ * table names next, with default settings, on a real sandbox (Redis, 3 PostgreSQL, 3
+ * agents, 2 coordinators). The clock runs from the kill to the INSERT's answer, so it
+ * includes detection, decision, promotion and the routing table's propagation.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { performance } from 'node:perf_hooks';
+import { Sandbox } from '../src/sandbox/deploy.js';
+import { freePort, isPortFree } from '../src/sandbox/ports.js';
+import { DEFAULT_SETTINGS } from '../src/core/settings.js';
+import type { RoutingTable } from '../src/core/routing.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function getTable(api: string, cluster: string): Promise<RoutingTable | null> {
+  try {
+    const res = await fetch(`${api}/v1/clusters/${cluster}/routing`, { signal: AbortSignal.timeout(1000) });
+    return res.ok ? ((await res.json()) as RoutingTable) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function tryInsert(port: number): Promise<boolean> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1000, query_timeout: 2000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    await c.query('INSERT INTO bench_failover (at) VALUES (now())');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+export async function apiBase(): Promise<number> {
+  for (;;) {
+    const p = await freePort();
+    if (await isPortFree(p + 1)) return p;
+  }
+}
+
+export async function withSandbox<T>(fn: (sb: Sandbox) => Promise<T>): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-bench-'));
+  const sb = new Sandbox({ engine: 'postgres', replicas: 2, sync: false, coordinators: 2, apiPort: await apiBase(), dir: path.join(dir, 'sb'), cluster: 'bench' });
+  try {
+    await sb.up(() => {});
+    return await fn(sb);
+  } finally {
+    await sb.down();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchFailover(trials: number): Promise<{ trials: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] }> {
+  return withSandbox(async (sb) => {
+    const file = sb.file!;
+    const api = file.api;
+    const first = await getTable(api, file.cluster);
+    const c = new pg.Client({ host: '127.0.0.1', port: first!.primary!.port, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    await c.query('CREATE TABLE IF NOT EXISTS bench_failover (id serial PRIMARY KEY, at timestamptz)');
+    await c.end();
+    const samples: number[] = [];
+    let lastFailover = 0;
+    for (let i = 0; i < trials; i++) {
+      // every node healthy again, and the cooldown since the last failover passed
+      let t: RoutingTable | null = null;
+      for (;;) {
+        t = await getTable(api, file.cluster);
+        const ready = t?.writable && t.primary && t.replicas.every((r) => r.healthy);
+        if (ready && Date.now() - lastFailover > DEFAULT_SETTINGS.cooldownMs + 500) break;
+        await sleep(100);
+      }
+      const victim = file.nodes.find((n) => n.id === t!.primary!.id)!;
+      const pm = Number(fs.readFileSync(path.join(victim.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const t0 = performance.now();
+      process.kill(pm, 'SIGKILL');
+      let ms = -1;
+      while (performance.now() - t0 < 30_000) {
+        const now = await getTable(api, file.cluster);
+        if (now?.writable && now.primary && now.primary.id !== victim.id && (await tryInsert(now.primary.port))) {
+          ms = performance.now() - t0;
+          break;
+        }
+        await sleep(5);
+      }
+      lastFailover = Date.now();
+      if (ms < 0) throw new Error(`trial ${i + 1}: no new writable primary within 30 s`);
+      samples.push(Math.round(ms));
+      console.log(`  trial ${i + 1}: ${victim.id} killed → write accepted after ${Math.round(ms)} ms`);
+    }
+    const sorted = [...samples].sort((a, b) => a - b);
+    return { trials, p50Ms: sorted[Math.floor(sorted.length / 2)] ?? null, maxMs: sorted.at(-1) ?? null, samplesMs: samples };
+  });
+}
