@@ -19,7 +19,7 @@ import { ManagedPostgres, type Upstream } from './managed.js';
 export interface JobData {
   epoch: number;
   operationId: string;
-  action: 'promote' | 'follow' | 'rejoin';
+  action: 'promote' | 'demote' | 'follow' | 'rejoin';
   node: string;
   upstream?: Upstream;
 }
@@ -236,7 +236,7 @@ export class Agent {
 
   /* ------------------------------------------------------------------ jobs */
 
-  private async report(job: Job<JobData>, ok: boolean, startedAt: number, code?: string, message?: string): Promise<void> {
+  private async report(job: Job<JobData>, ok: boolean, startedAt: number, code?: string, message?: string, lsn?: string): Promise<void> {
     const r: JobResult = {
       type: 'job.result',
       v: 1,
@@ -252,6 +252,7 @@ export class Agent {
     };
     if (code) r.code = code;
     if (message) r.message = message.slice(0, 1000);
+    if (lsn) r.lsn = lsn;
     await this.redis.xadd(this.k.obs, 'MAXLEN', '~', OBS_MAXLEN, '*', 'e', JSON.stringify(r)).catch(() => {});
   }
 
@@ -278,10 +279,17 @@ export class Agent {
       if (data.node !== this.cfg.node) throw new JobRefused('wrong-node', `job for ${data.node} sent to ${this.cfg.node}`);
       await this.checkEpoch(data, data.action !== 'follow');
       let outcome: string;
+      let lsn: string | undefined;
       switch (data.action) {
         case 'promote':
           outcome = await this.promote();
           break;
+        case 'demote': {
+          const r = await this.demote(requireUpstream(data));
+          outcome = r.message;
+          lsn = r.lsn ?? undefined;
+          break;
+        }
         case 'follow':
           outcome = await this.follow(requireUpstream(data));
           break;
@@ -292,7 +300,7 @@ export class Agent {
           throw new JobRefused('unknown-action', `unknown action ${String((data as { action: unknown }).action)}`);
       }
       this.log.info({ jobId: job.id, outcome, ms: Date.now() - started }, 'job done');
-      await this.report(job, true, started, undefined, outcome);
+      await this.report(job, true, started, undefined, outcome, lsn);
       this.probeNow();
       return outcome;
     } catch (err) {
@@ -316,6 +324,30 @@ export class Agent {
       }
       return 'promoted';
     });
+  }
+
+  /**
+   * Switchover, on the old primary: stop taking writes (a fast shutdown: sessions end,
+   * walsenders ship every WAL record to the connected standbys before they exit), report
+   * the shutdown checkpoint's LSN, and come back as a standby of the target.
+   */
+  private async demote(up: Upstream): Promise<{ message: string; lsn: string | null }> {
+    const m = this.managed;
+    if (!m) throw new JobRefused('unmanaged', 'demote needs an agent that manages its node (dataDir)');
+    if (m.isRunning() && m.isStandby()) return { message: `already a standby: ${await this.follow(up)}`, lsn: null };
+    this.busy = true;
+    try {
+      if (m.isRunning()) {
+        await withClient(this.target(), 5_000, (c) => c.query('CHECKPOINT')).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'checkpoint before demotion failed'));
+        await m.stop('fast');
+      }
+      const lsn = await m.checkpointLsn();
+      m.writeStandbyConfig(up);
+      await m.start();
+      return { message: `demoted: standby of ${up.id}`, lsn };
+    } finally {
+      this.busy = false;
+    }
   }
 
   private async follow(up: Upstream): Promise<string> {

@@ -116,6 +116,12 @@ export class ManagedPostgres {
     return [`host=${conninfoValue(up.host)}`, `port=${up.port}`, `user=${conninfoValue(this.user)}`, `application_name=${conninfoValue(this.nodeId)}`].join(' ');
   }
 
+  /** The latest checkpoint's LSN from pg_controldata (after a clean shutdown: the shutdown checkpoint). */
+  async checkpointLsn(): Promise<string | null> {
+    const { stdout } = await runPgTool('pg_controldata', ['-D', this.dataDir], { cwd: this.dataDir, timeoutMs: 30_000, errorCode: 'CONTROLDATA_FAILED' });
+    return /Latest checkpoint location:\s*([0-9A-F]+\/[0-9A-F]+)/.exec(stdout)?.[1] ?? null;
+  }
+
   /** Was the cluster shut down cleanly (pg_controldata)? pg_rewind needs it. */
   async cleanlyShutDown(): Promise<boolean> {
     const { stdout } = await runPgTool('pg_controldata', ['-D', this.dataDir], { cwd: this.dataDir, timeoutMs: 30_000, errorCode: 'CONTROLDATA_FAILED' });

@@ -48,6 +48,7 @@ export async function benchRoutingApi(durationMs = 3000, concurrency = 32, round
     name: 'bench', state, table, isLeader: true, ready: true,
     waitForChange: () => Promise.resolve(null), on: () => undefined, off: () => undefined,
     readJournal: () => Promise.resolve([]),
+    submit: () => Promise.resolve(''),
   } satisfies ApiCluster;
   const ours = buildApi({ clusters: new Map([['bench', cluster]]), coordinatorId: 'bench' });
   const bare = Fastify();

@@ -22,7 +22,8 @@ import { routingTable, type RoutingTable } from '../src/core/routing.js';
 import { withDefaults, type Settings } from '../src/core/settings.js';
 import { initialState, type ClusterState, type CoreEvent, type Engine } from '../src/core/state.js';
 import type { JournalDraft, JournalEntry } from '../src/events/journal.js';
-import { fieldOf, parseObsEntry } from '../src/events/parse.js';
+import { fieldOf, parseCommand, parseObsEntry } from '../src/events/parse.js';
+import type { Command } from '../src/events/observation.js';
 
 export interface ClusterRuntimeOptions {
   name: string;
@@ -45,9 +46,11 @@ export class ClusterRuntime extends EventEmitter {
   private readonly reader: Redis;
   private readonly queues = new Map<string, Queue>();
   private obsId = '$';
+  private cmdId = '$';
   private stopping = false;
   private deciding: Promise<void> | null = null;
   private decideAgain = false;
+  private chained = 0;
   private timers: NodeJS.Timeout[] = [];
   private followLoop: Promise<void> | null = null;
   private lastPublished = '';
@@ -87,6 +90,9 @@ export class ClusterRuntime extends EventEmitter {
     }
     const recent = (await this.redis.xrevrange(this.k.obs, '+', '-', 'COUNT', 500)) as Array<[string, string[]]>;
     this.obsId = recent[0]?.[0] ?? '0-0';
+    // commands: only new ones; an old command is either answered in the journal or stale
+    const lastCmd = (await this.redis.xrevrange(this.k.cmd, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    this.cmdId = lastCmd[0]?.[0] ?? '0-0';
     const now = Date.now();
     for (const [id, fields] of recent.reverse()) this.applyObsEntry(id, fields, now, false);
     this.refreshTable();
@@ -102,12 +108,17 @@ export class ClusterRuntime extends EventEmitter {
   private async follow(): Promise<void> {
     while (!this.stopping) {
       try {
-        const reply = await this.reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.k.obs, this.k.log, this.obsId, this.state.logId);
+        const reply = await this.reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.k.obs, this.k.log, this.k.cmd, this.obsId, this.state.logId, this.cmdId);
         if (!reply) continue;
         const now = Date.now();
         for (const [stream, entries] of reply) {
           if (stream === this.k.log) {
             for (const r of toRecords(entries)) this.applyJournalRecord(r);
+          } else if (stream === this.k.cmd) {
+            for (const [id, fields] of entries) {
+              this.cmdId = id;
+              this.applyCommand(id, fields, now);
+            }
           } else {
             for (const [id, fields] of entries) {
               this.obsId = id;
@@ -147,6 +158,21 @@ export class ClusterRuntime extends EventEmitter {
   }
 
   private pendingRejects: JournalDraft[] = [];
+
+  private applyCommand(id: string, fields: string[], receivedAt: number): void {
+    const p = parseCommand(fieldOf(fields, 'e'));
+    if (!p.ok) {
+      this.log.warn({ id, reason: p.reason }, 'command rejected');
+      this.pendingRejects.push({ type: 'entry.rejected', stream: this.k.cmd, id, reason: p.reason });
+      return;
+    }
+    this.state = evolve(this.state, { kind: 'command', id, receivedAt, entry: p.value });
+  }
+
+  /** Queue an operator's command (any coordinator may; the leader carries it out). */
+  async submit(command: Command): Promise<string> {
+    return (await this.redis.xadd(this.k.cmd, 'MAXLEN', '~', 1000, '*', 'e', JSON.stringify(command)))!;
+  }
 
   private refreshTable(): void {
     const prev = this.table;
@@ -200,7 +226,12 @@ export class ClusterRuntime extends EventEmitter {
     const rejects = this.pendingRejects.splice(0);
     const decisions: Decision[] = rejects.map((entry) => ({ type: 'append', entry }));
     decisions.push(...decide(this.state, Date.now(), this.settings));
-    if (decisions.length > 0) await this.act(decisions);
+    if (decisions.length > 0) {
+      await this.act(decisions);
+      // what was just journaled may enable the next step at once; decide quiesces, and
+      // a bound keeps a rule that does not from spinning (the tick goes on anyway)
+      if (++this.chained < 8) this.decideAgain = true;
+    } else this.chained = 0;
     await this.publishRouting();
   }
 
@@ -237,6 +268,7 @@ export class ClusterRuntime extends EventEmitter {
     const d = { ...draft } as JournalDraft & { jobId?: string };
     if (d.type === 'promotion.requested') d.jobId = jobIdFor(epoch, d.operationId, 'promote', d.node);
     if (d.type === 'follow.requested') d.jobId = jobIdFor(epoch, d.operationId, d.action, d.node);
+    if (d.type === 'demotion.requested') d.jobId = jobIdFor(epoch, d.operationId, 'demote', d.node);
     return { ...d, v: 1, at: Date.now(), epoch };
   }
 

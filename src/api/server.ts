@@ -7,7 +7,11 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { JournalRecord } from '../bus/journal.js';
 import type { RoutingTable } from '../core/routing.js';
-import type { ClusterState } from '../core/state.js';
+import { timingSafeEqual, randomBytes } from 'node:crypto';
+import { evolve } from '../core/evolve.js';
+import { routingTable as project } from '../core/routing.js';
+import { compareStreamIds, initialState, type ClusterState } from '../core/state.js';
+import type { Command } from '../events/observation.js';
 
 export interface ApiCluster {
   readonly name: string;
@@ -19,6 +23,8 @@ export interface ApiCluster {
   on(event: 'routing', fn: (t: RoutingTable) => void): unknown;
   off(event: 'routing', fn: (t: RoutingTable) => void): unknown;
   readJournal(after: string, limit: number): Promise<JournalRecord[]>;
+  /** queue an operator's command; the leader carries it out */
+  submit(command: Command): Promise<string>;
 }
 
 export interface ApiOptions {
@@ -41,6 +47,14 @@ const EventsQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   type: Type.Optional(Type.String({ maxLength: 64 })),
 });
+
+const SwitchoverBody = Type.Object({ to: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, { additionalProperties: false });
+const FailoverBody = Type.Object({ to: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
+const OpParams = Type.Object({ c: Type.String({ maxLength: 64 }), id: Type.String({ maxLength: 128 }) });
+const TopologyQuery = Type.Object({ at: Type.Optional(Type.String({ maxLength: 40, description: 'a stream id (1795669845922-0) or a time (ISO 8601 or ms)' })) });
+
+/** How long an admin request waits for the leader to answer before it says 202. */
+const ANSWER_WAIT_MS = 3_000;
 
 export class ApiError extends Error {
   constructor(
@@ -173,7 +187,119 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return c.state.history;
   });
 
+  /* ------------------------------------------------------------- admin */
+
+  const admin = (auth: string | undefined): string => {
+    if (!opts.adminToken) throw new ApiError(403, 'ADMIN_DISABLED', 'admin routes are disabled: configure adminToken');
+    const m = /^Bearer (.+)$/.exec(auth ?? '');
+    const given = Buffer.from(m?.[1] ?? '');
+    const want = Buffer.from(opts.adminToken);
+    if (!m || given.length !== want.length || !timingSafeEqual(given, want)) throw new ApiError(401, 'UNAUTHORIZED', 'admin routes need Authorization: Bearer <adminToken>');
+    return 'api';
+  };
+
+  /** Submit a command and wait (briefly) for the journal's answer. */
+  const command = async (c: ApiCluster, action: Command['action'], to: string | undefined, by: string): Promise<{ id: string; answer: 'done' | 'rejected' | 'pending'; reason?: string }> => {
+    if (to !== undefined && !c.state.nodes[to]) throw new ApiError(400, 'NODE_NOT_FOUND', `no node ${JSON.stringify(to)} in cluster ${c.name}`);
+    const prefix = { pause: 'pause', resume: 'resume', switchover: 'so', failover: 'mf' }[action];
+    const id = `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+    const cmd: Command = { type: 'command', v: 1, id, action, by, at: Date.now() };
+    if (to !== undefined) cmd.to = to;
+    await c.submit(cmd);
+    const deadline = Date.now() + ANSWER_WAIT_MS;
+    while (Date.now() < deadline) {
+      const h = c.state.handledCommands.find((x) => x.id === id);
+      if (h) return h.rejected === null ? { id, answer: 'done' } : { id, answer: 'rejected', reason: h.rejected };
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { id, answer: 'pending' };
+  };
+
+  const operation = (action: 'switchover' | 'failover') => async (req: { params: { c: string }; body: { to?: string }; headers: { authorization?: string } }, reply: FastifyReply) => {
+    const by = admin(req.headers.authorization);
+    const c = cluster(req.params.c);
+    const r = await command(c, action, req.body.to, by);
+    if (r.answer === 'rejected') throw new ApiError(409, 'REJECTED', `${action} refused: ${r.reason}`);
+    return reply.code(202).send({ operationId: r.id, accepted: r.answer === 'done' });
+  };
+
+  app.post<{ Params: Static<typeof ClusterParams>; Body: Static<typeof SwitchoverBody> }>('/v1/clusters/:c/switchover', { schema: { params: ClusterParams, body: SwitchoverBody } }, operation('switchover'));
+  app.post<{ Params: Static<typeof ClusterParams>; Body: Static<typeof FailoverBody> }>('/v1/clusters/:c/failover', { schema: { params: ClusterParams, body: FailoverBody } }, operation('failover'));
+
+  for (const action of ['pause', 'resume'] as const) {
+    app.post<{ Params: Static<typeof ClusterParams> }>(`/v1/clusters/:c/${action}`, { schema: { params: ClusterParams } }, async (req, reply) => {
+      const by = admin(req.headers.authorization);
+      const c = cluster(req.params.c);
+      const want = action === 'pause';
+      if (c.state.paused === want) return reply.code(200).send({ paused: want });
+      const r = await command(c, action, undefined, by);
+      if (r.answer === 'pending') return reply.code(202).send({ paused: c.state.paused, commandId: r.id });
+      return reply.code(200).send({ paused: c.state.paused, commandId: r.id });
+    });
+  }
+
+  /* --------------------------------------------------- explain, time travel */
+
+  app.get<{ Params: Static<typeof OpParams> }>('/v1/clusters/:c/operations/:id', { schema: { params: OpParams } }, async (req) => {
+    const c = cluster(req.params.c);
+    const item = c.state.history.find((h) => h.id === req.params.id);
+    if (!item) throw new ApiError(404, 'OPERATION_NOT_FOUND', `no operation ${JSON.stringify(req.params.id)} in the history of ${c.name}`);
+    const from = `${Math.max(0, Date.parse(item.startedAt) - 60_000)}-0`;
+    const entries: Array<{ id: string; type: string; at: string; data: unknown }> = [];
+    let cursor = from;
+    for (let rounds = 0; rounds < 20; rounds++) {
+      const batch = await c.readJournal(cursor, 1000);
+      if (batch.length === 0) break;
+      for (const r of batch) {
+        cursor = r.id;
+        const e = r.entry as (Record<string, unknown> & { type: string; at: number }) | null;
+        if (!e || (e.operationId !== item.id && e.commandId !== item.id)) continue;
+        const { type, at, v: _v, ...data } = e;
+        entries.push({ id: r.id, type, at: new Date(at).toISOString(), data });
+      }
+      if (item.finishedAt && compareStreamIds(cursor, `${Date.parse(item.finishedAt) + 60_000}-0`) > 0) break;
+    }
+    const started = entries.find((e) => e.type === 'failover.started')?.data as { evidence?: unknown } | undefined;
+    return { operation: item, evidence: started?.evidence ?? [], entries };
+  });
+
+  app.get<{ Params: Static<typeof ClusterParams>; Querystring: Static<typeof TopologyQuery> }>(
+    '/v1/clusters/:c/topology',
+    { schema: { params: ClusterParams, querystring: TopologyQuery } },
+    async (req) => {
+      const c = cluster(req.params.c);
+      const until = parseAt(req.query.at);
+      let s = initialState(c.name, c.state.engine);
+      let cursor = '0-0';
+      for (;;) {
+        const batch = await c.readJournal(cursor, 1000);
+        if (batch.length === 0) break;
+        let done = false;
+        for (const r of batch) {
+          if (until && compareStreamIds(r.id, until) > 0) {
+            done = true;
+            break;
+          }
+          cursor = r.id;
+          if (r.entry) s = evolve(s, { kind: 'journal', id: r.id, entry: r.entry });
+        }
+        if (done) break;
+      }
+      const { soft: _soft, commands: _c, handledCommands: _h, ...topology } = s;
+      return { at: cursor, topology, routing: project(s) };
+    },
+  );
+
   return app;
+}
+
+/** `?at=` as a stream id: a stream id as is, a time (ISO or ms) as the last id of that ms. */
+function parseAt(at: string | undefined): string | null {
+  if (!at) return null;
+  if (/^\d+-\d+$/.test(at)) return at;
+  const ms = /^\d+$/.test(at) ? Number(at) : Date.parse(at);
+  if (!Number.isFinite(ms)) throw new ApiError(400, 'BAD_REQUEST', `at=${JSON.stringify(at)} is neither a stream id nor a time`);
+  return `${ms}-${Number.MAX_SAFE_INTEGER}`;
 }
 
 function matchesEtag(header: string | string[], etag: string): boolean {

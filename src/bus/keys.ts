@@ -18,6 +18,8 @@ export function keys(cluster: string) {
   return {
     obs: `${base}:obs`,
     log: `${base}:log`,
+    /** operators' commands (pause, switchover, …), written by any coordinator's API */
+    cmd: `${base}:cmd`,
     leader: `${base}:leader`,
     epoch: `${base}:epoch`,
     routing: `${base}:routing`,

@@ -9,15 +9,15 @@
 import type { Evidence, JournalDraft } from '../events/journal.js';
 import { lsnDiff, parseLsn } from './lsn.js';
 import type { Settings } from './settings.js';
-import type { ClusterState, NodeInfo, SoftNode } from './state.js';
+import type { ClusterState, NodeInfo, Operation, PendingCommand, SoftNode } from './state.js';
 
-export type JobAction = 'promote' | 'follow' | 'rejoin';
+export type JobAction = 'promote' | 'demote' | 'follow' | 'rejoin';
 
 export interface JobSpec {
   node: string;
   action: JobAction;
   operationId: string;
-  /** the primary to follow (follow, rejoin) */
+  /** the primary to follow (follow, rejoin), or to hand over to (demote) */
   upstream?: { id: string; host: string; port: number };
 }
 
@@ -144,6 +144,13 @@ export function primaryVerdict(state: ClusterState, now: number, s: Settings): P
         { failed: true, definitive: false, reason: `${why} for at least failAfterMs (${s.failAfterMs} ms)` }
       : { failed: false, definitive: false, reason: `${why} for ${downFor} ms < failAfterMs` };
   }
+  if (o.role !== 'primary') {
+    // it answers, but not as a primary (demoted by hand, a switchover that went wrong)
+    const wrongFor = now - soft.roleSince;
+    return wrongFor >= s.failAfterMs
+      ? { failed: true, definitive: false, reason: `the primary reports role ${o.role} for at least failAfterMs (${s.failAfterMs} ms)` }
+      : { failed: false, definitive: false, reason: `the primary reports role ${o.role}` };
+  }
   return { failed: false, definitive: false, reason: 'healthy' };
 }
 
@@ -230,36 +237,7 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
   // 3. an operation in flight: see it through. When it concludes, stop here: health
   // is judged on the next pass, against the new primary.
   const op = state.operation;
-  let concluded = false;
-  if (op) {
-    concluded = true;
-    const candSoft = state.soft[op.to];
-    const seenPrimary = !!candSoft && candSoft.receivedAt >= op.startedAt && candSoft.obs.reachable && candSoft.obs.role === 'primary';
-    if (op.promoteResult?.ok || seenPrimary) {
-      const target = state.nodes[op.to];
-      append({ type: 'promotion.succeeded', operationId: op.id, node: op.to, timeline: candSoft?.obs.timeline ?? null });
-      if (target) {
-        for (const id of Object.keys(state.nodes).sort()) {
-          if (id === op.to) continue;
-          const action = id === op.from ? 'rejoin' : 'follow';
-          append({ type: 'follow.requested', operationId: op.id, node: id, upstream: op.to, action, jobId: '' });
-          out.push({ type: 'job', job: { node: id, action, operationId: op.id, upstream: upstreamOf(target) } });
-        }
-      }
-      append({ type: 'failover.completed', operationId: op.id, outcome: 'success', durationMs: Math.max(0, now - op.startedAt), reason: `${op.to} promoted` });
-    } else if (op.promoteResult && !op.promoteResult.ok) {
-      const why = `${op.promoteResult.code ?? 'error'}: ${op.promoteResult.message ?? ''}`.slice(0, 900);
-      append({ type: 'promotion.failed', operationId: op.id, node: op.to, reason: why });
-      append({ type: 'failover.completed', operationId: op.id, outcome: 'failed', durationMs: Math.max(0, now - op.startedAt), reason: why });
-    } else if (now - op.startedAt > s.promoteTimeoutMs) {
-      const why = `promotion not confirmed within promoteTimeoutMs (${s.promoteTimeoutMs} ms)`;
-      append({ type: 'promotion.failed', operationId: op.id, node: op.to, reason: why });
-      append({ type: 'failover.completed', operationId: op.id, outcome: 'failed', durationMs: Math.max(0, now - op.startedAt), reason: why });
-    } else {
-      concluded = false;
-    }
-    if (concluded) return out;
-  }
+  if (op && progressOperation(state, op, now, s, out)) return out;
 
   // 4. health, as the routing table will show it
   for (const id of Object.keys(state.nodes)) {
@@ -268,9 +246,14 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
     if (v.healthy !== n.healthy) append({ type: 'node.health-changed', node: id, healthy: v.healthy, reason: v.reason });
   }
 
+  // 5. operators' commands, oldest first; one operation at a time
+  for (const cmd of Object.values(state.commands).sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))) {
+    if (carryOut(state, cmd, now, s, out)) return out;
+  }
+
   if (op || state.paused) return out;
 
-  // 5. has the primary failed?
+  // 6. has the primary failed?
   const verdict = primaryVerdict(state, now, s);
   if (verdict.failed) {
     const from = state.primary!;
@@ -303,7 +286,7 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
     return out;
   }
 
-  // 6. reconcile: every other node is a replica of the primary
+  // 7. reconcile: every other node is a replica of the primary
   const primary = state.primary ? state.nodes[state.primary] : undefined;
   if (primary && state.nodes[primary.id]?.healthy) {
     for (const n of Object.values(state.nodes)) {
@@ -322,4 +305,138 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
     }
   }
   return out;
+}
+
+/**
+ * Drive the operation in flight one step. Returns true when it concluded this pass.
+ *
+ *   switchover:  demoting ──demote ok──▶ catching-up ──target has the LSN──▶ promoting ──▶ done
+ *                   │ fails / times out: aborted, the primary keeps its role
+ *                   catching-up times out: retarget to the old primary (roll back)
+ *   failover:    promoting ──promoted──▶ follow/rejoin jobs, done
+ *                   │ fails / times out: failed
+ */
+function progressOperation(state: ClusterState, op: Operation, now: number, s: Settings, out: Decision[]): boolean {
+  const append = (entry: JournalDraft): void => {
+    out.push({ type: 'append', entry });
+  };
+  const finish = (outcome: 'success' | 'failed' | 'aborted', reason: string): true => {
+    append({ type: 'failover.completed', operationId: op.id, outcome, durationMs: Math.max(0, now - op.startedAt), reason: reason.slice(0, 500) });
+    return true;
+  };
+  if (op.phase === 'demoting') {
+    const r = op.demoteResult;
+    if (r?.ok) {
+      append({ type: 'demotion.succeeded', operationId: op.id, node: op.from!, lsn: r.lsn ?? null });
+      return false;
+    }
+    if (r) return finish('aborted', `demotion of ${op.from} failed (${r.code ?? 'error'}: ${r.message ?? ''}); it keeps its role`);
+    if (now - op.phaseAt > s.promoteTimeoutMs) return finish('aborted', `demotion of ${op.from} not confirmed within promoteTimeoutMs`);
+    return false;
+  }
+  if (op.phase === 'catching-up') {
+    const target = state.soft[op.to];
+    const have = parseLsn(target?.obs.lsn);
+    const need = parseLsn(op.demoteLsn);
+    if (need === null || (have !== null && have >= need)) {
+      append({ type: 'promotion.requested', operationId: op.id, node: op.to, jobId: '' });
+      out.push({ type: 'job', job: { node: op.to, action: 'promote', operationId: op.id } });
+      return false;
+    }
+    if (now - op.phaseAt > s.promoteTimeoutMs && op.from) {
+      const reason = `${op.to} did not reach ${op.demoteLsn} within promoteTimeoutMs: rolling back to ${op.from}`;
+      append({ type: 'operation.retargeted', operationId: op.id, to: op.from, reason });
+      append({ type: 'promotion.requested', operationId: op.id, node: op.from, jobId: '' });
+      out.push({ type: 'job', job: { node: op.from, action: 'promote', operationId: op.id } });
+    }
+    return false;
+  }
+  const candSoft = state.soft[op.to];
+  const seenPrimary = !!candSoft && candSoft.receivedAt >= op.phaseAt && candSoft.obs.reachable && candSoft.obs.role === 'primary';
+  if (op.promoteResult?.ok || seenPrimary) {
+    const target = state.nodes[op.to];
+    append({ type: 'promotion.succeeded', operationId: op.id, node: op.to, timeline: candSoft?.obs.timeline ?? null });
+    if (target) {
+      const demoted = op.kind === 'switchover' && op.demoteLsn !== null;
+      for (const id of Object.keys(state.nodes).sort()) {
+        if (id === op.to) continue;
+        const action = id === op.from && !demoted ? 'rejoin' : 'follow';
+        append({ type: 'follow.requested', operationId: op.id, node: id, upstream: op.to, action, jobId: '' });
+        out.push({ type: 'job', job: { node: id, action, operationId: op.id, upstream: upstreamOf(target) } });
+      }
+    }
+    return finish('success', `${op.to} promoted`);
+  }
+  if (op.promoteResult && !op.promoteResult.ok) {
+    const why = `${op.promoteResult.code ?? 'error'}: ${op.promoteResult.message ?? ''}`.slice(0, 900);
+    append({ type: 'promotion.failed', operationId: op.id, node: op.to, reason: why });
+    return finish('failed', why);
+  }
+  if (now - op.phaseAt > s.promoteTimeoutMs) {
+    const why = `promotion not confirmed within promoteTimeoutMs (${s.promoteTimeoutMs} ms)`;
+    append({ type: 'promotion.failed', operationId: op.id, node: op.to, reason: why });
+    return finish('failed', why);
+  }
+  return false;
+}
+
+/** An operator's command: carry it out, or journal why not. Returns true when it started an operation. */
+function carryOut(state: ClusterState, cmd: PendingCommand, now: number, s: Settings, out: Decision[]): boolean {
+  const append = (entry: JournalDraft): void => {
+    out.push({ type: 'append', entry });
+  };
+  const reject = (reason: string): false => {
+    append({ type: 'command.rejected', commandId: cmd.id, action: cmd.action, reason });
+    return false;
+  };
+  switch (cmd.action) {
+    case 'pause':
+      if (state.paused) return reject('already paused');
+      append({ type: 'cluster.paused', by: cmd.by, commandId: cmd.id });
+      return false;
+    case 'resume':
+      if (!state.paused) return reject('not paused');
+      append({ type: 'cluster.resumed', by: cmd.by, commandId: cmd.id });
+      return false;
+    case 'switchover':
+    case 'failover': {
+      if (state.operation) return reject(`operation ${state.operation.id} is in flight`);
+      if (cmd.to !== undefined && !state.nodes[cmd.to]) return reject(`no node ${cmd.to}`);
+      const primary = state.primary ? state.nodes[state.primary] : undefined;
+      const primaryUp = !!primary && primary.healthy && !isSilent(state.soft[primary.id], now, s);
+      if (cmd.action === 'switchover') {
+        if (!primary || !primaryUp) return reject('no healthy primary to switch over from: use failover --to NODE');
+        if (cmd.to === primary.id) return reject(`${cmd.to} is already the primary`);
+        if (cmd.to !== undefined && !state.nodes[cmd.to]!.healthy) return reject(`${cmd.to} is not a healthy replica`);
+      } else {
+        if (cmd.to === undefined) return reject('failover needs a target (to)');
+        if (primaryUp) return reject(`the primary ${primary!.id} is healthy: use switchover`);
+      }
+      const choice = chooseCandidate(state, now, s, cmd.to);
+      if (!choice.ok) return reject(choice.reason);
+      const from = state.primary;
+      const evidence = [...(from ? [from] : []), ...Object.keys(state.nodes).filter((id) => id !== from).sort()].map((id) => evidenceOf(state, id, now));
+      append({
+        type: 'failover.started',
+        operationId: cmd.id,
+        kind: cmd.action,
+        from,
+        to: choice.node,
+        reason: `${cmd.action} requested by ${cmd.by}`,
+        manual: true,
+        commandId: cmd.id,
+        lostBytes: cmd.action === 'switchover' ? 0 : choice.lostBytes,
+        evidence,
+      });
+      if (cmd.action === 'switchover') {
+        const target = state.nodes[choice.node]!;
+        append({ type: 'demotion.requested', operationId: cmd.id, node: from!, jobId: '' });
+        out.push({ type: 'job', job: { node: from!, action: 'demote', operationId: cmd.id, upstream: upstreamOf(target) } });
+      } else {
+        append({ type: 'promotion.requested', operationId: cmd.id, node: choice.node, jobId: '' });
+        out.push({ type: 'job', job: { node: choice.node, action: 'promote', operationId: cmd.id } });
+      }
+      return true;
+    }
+  }
 }

@@ -44,9 +44,26 @@ export function evolve(state: ClusterState, event: CoreEvent): ClusterState {
       if (op && r.operationId === op.id && r.action === 'promote' && r.node === op.to) {
         return { ...state, operation: { ...op, promoteResult: { ok: r.ok, code: r.code, message: r.message } } };
       }
+      if (op && r.operationId === op.id && r.action === 'demote' && r.node === op.from) {
+        return { ...state, operation: { ...op, demoteResult: { ok: r.ok, code: r.code, message: r.message, lsn: r.lsn } } };
+      }
       return state;
     }
+    case 'command': {
+      const c = event.entry;
+      if (state.commands[c.id] || state.handledCommands.some((h) => h.id === c.id)) return state;
+      return { ...state, commands: { ...state.commands, [c.id]: { ...c, receivedAt: event.receivedAt } } };
+    }
   }
+}
+
+const HANDLED_LIMIT = 200;
+
+/** The journal answered a command: drop it from the pending ones, remember its id. */
+function handled(state: ClusterState, commandId: string | undefined, rejected: string | null = null): ClusterState {
+  if (!commandId) return state;
+  const { [commandId]: _done, ...commands } = state.commands;
+  return { ...state, commands, handledCommands: [...state.handledCommands, { id: commandId, rejected }].slice(-HANDLED_LIMIT) };
 }
 
 /** The stale gate: an observation older than the one we hold for its node is dropped. */
@@ -66,6 +83,7 @@ function applyObservation(state: ClusterState, obs: Observation, receivedAt: num
     receivedAt,
     unreachableSince: unreachable ? (held?.unreachableSince ?? receivedAt) : null,
     lastLsn: obs.lsn ?? held?.lastLsn ?? null,
+    roleSince: held && held.obs.role === obs.role ? held.roleSince : receivedAt,
   };
   return { ...state, soft: { ...state.soft, [obs.node]: soft } };
 }
@@ -126,7 +144,7 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
         outcome: 'running',
       };
       return {
-        ...state,
+        ...handled(state, e.commandId),
         operation: {
           id: e.operationId,
           kind: e.kind,
@@ -135,8 +153,12 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
           reason: e.reason,
           manual: e.manual,
           startedAt: e.at,
-          phase: 'promoting',
+          phase: e.kind === 'switchover' ? 'demoting' : 'promoting',
+          phaseAt: e.at,
           promoteResult: null,
+          demoteResult: null,
+          demoteLsn: null,
+          commandId: e.commandId ?? null,
         },
         opSeq: state.opSeq + 1,
         blocked: null,
@@ -144,7 +166,25 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
       };
     }
     case 'promotion.requested':
+      return state.operation && state.operation.id === e.operationId && state.operation.phase !== 'promoting'
+        ? { ...state, operation: { ...state.operation, phase: 'promoting', phaseAt: e.at } }
+        : state;
+    case 'demotion.requested':
       return state;
+    case 'demotion.succeeded':
+      return state.operation && state.operation.id === e.operationId
+        ? { ...state, operation: { ...state.operation, phase: 'catching-up', phaseAt: e.at, demoteLsn: e.lsn } }
+        : state;
+    case 'operation.retargeted':
+      return state.operation && state.operation.id === e.operationId
+        ? {
+            ...state,
+            operation: { ...state.operation, to: e.to, phase: 'promoting', phaseAt: e.at, promoteResult: null },
+            history: updateHistory(state, e.operationId, { to: e.to }),
+          }
+        : state;
+    case 'command.rejected':
+      return handled(state, e.commandId, e.reason);
     case 'promotion.succeeded': {
       let next = state;
       const old = state.primary;
@@ -179,9 +219,9 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
     case 'node.fenced':
       return setNode(state, e.node, { healthy: false, healthReason: 'fenced: ' + e.reason });
     case 'cluster.paused':
-      return { ...state, paused: true };
+      return { ...handled(state, e.commandId), paused: true };
     case 'cluster.resumed':
-      return { ...state, paused: false };
+      return { ...handled(state, e.commandId), paused: false };
     case 'entry.rejected':
       return state;
     default: {

@@ -7,7 +7,7 @@
  * - the soft layer (`soft`): the newest observation per node, rebuilt from the
  *   observation stream within one probe interval by any coordinator.
  */
-import type { JobResult, Observation } from '../events/observation.js';
+import type { Command, JobResult, Observation } from '../events/observation.js';
 import type { JournalEntry } from '../events/journal.js';
 
 export type Engine = 'postgres' | 'redis' | 'mongodb';
@@ -46,9 +46,15 @@ export interface SoftNode {
    * `lsn: null`, but failover still needs the old primary's last known position
    */
   lastLsn: string | null;
+  /** receivedAt of the first observation reporting the current role */
+  roleSince: number;
 }
 
-export type OperationPhase = 'promoting';
+/**
+ * failover:   promoting
+ * switchover: demoting → catching-up → promoting
+ */
+export type OperationPhase = 'demoting' | 'catching-up' | 'promoting';
 
 export interface Operation {
   id: string;
@@ -61,6 +67,24 @@ export interface Operation {
   phase: OperationPhase;
   /** the promote job's reported result, when the agent has reported it */
   promoteResult: Pick<JobResult, 'ok' | 'code' | 'message'> | null;
+  /** switchover: the demote job's reported result */
+  demoteResult: Pick<JobResult, 'ok' | 'code' | 'message' | 'lsn'> | null;
+  /** switchover: the LSN the target must have received before it is promoted */
+  demoteLsn: string | null;
+  /** when the current phase began (journal time) */
+  phaseAt: number;
+  /** the operator's command that started it */
+  commandId: string | null;
+}
+
+export interface HandledCommand {
+  id: string;
+  /** why it was refused, when it was */
+  rejected: string | null;
+}
+
+export interface PendingCommand extends Command {
+  receivedAt: number;
 }
 
 export interface HistoryItem {
@@ -98,6 +122,10 @@ export interface ClusterState {
   /** the reason the last failover was blocked, until one starts or the primary recovers */
   blocked: string | null;
   history: readonly HistoryItem[];
+  /** operator commands received and not yet carried out or refused (soft) */
+  commands: Readonly<Record<string, PendingCommand>>;
+  /** commands the journal has answered (bounded): a command is never carried out twice */
+  handledCommands: readonly HandledCommand[];
 }
 
 export function initialState(cluster: string, engine: Engine = 'postgres'): ClusterState {
@@ -118,6 +146,8 @@ export function initialState(cluster: string, engine: Engine = 'postgres'): Clus
     logId: '0-0',
     blocked: null,
     history: [],
+    commands: {},
+    handledCommands: [],
   };
 }
 
@@ -125,7 +155,8 @@ export function initialState(cluster: string, engine: Engine = 'postgres'): Clus
 export type CoreEvent =
   | { kind: 'journal'; id: string; entry: JournalEntry }
   | { kind: 'obs'; id: string; receivedAt: number; entry: Observation }
-  | { kind: 'job.result'; id: string; receivedAt: number; entry: JobResult };
+  | { kind: 'job.result'; id: string; receivedAt: number; entry: JobResult }
+  | { kind: 'command'; id: string; receivedAt: number; entry: Command };
 
 /** Compare Redis stream ids ("ms-seq"). */
 export function compareStreamIds(a: string, b: string): number {

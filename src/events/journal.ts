@@ -60,6 +60,8 @@ export const FailoverStarted = entry('failover.started', {
   to: Id,
   reason: Type.String({ maxLength: 500 }),
   manual: Type.Boolean(),
+  /** the operator's command that started it, if any */
+  commandId: Type.Optional(OpId),
   lostBytes: Type.Integer({ minimum: 0 }),
   evidence: Type.Array(Evidence, { maxItems: 64 }),
 });
@@ -93,8 +95,24 @@ export const FailoverBlocked = entry('failover.blocked', {
   evidence: Type.Array(Evidence, { maxItems: 64 }),
 });
 export const NodeFenced = entry('node.fenced', { node: Id, reason: Type.String({ maxLength: 500 }) });
-export const Paused = entry('cluster.paused', { by: Type.String({ maxLength: 128 }) });
-export const Resumed = entry('cluster.resumed', { by: Type.String({ maxLength: 128 }) });
+export const Paused = entry('cluster.paused', { by: Type.String({ maxLength: 128 }), commandId: Type.Optional(OpId) });
+export const Resumed = entry('cluster.resumed', { by: Type.String({ maxLength: 128 }), commandId: Type.Optional(OpId) });
+/** An operator's command that cannot be carried out, and why. */
+export const CommandRejected = entry('command.rejected', {
+  commandId: OpId,
+  action: Type.String({ maxLength: 32 }),
+  reason: Type.String({ maxLength: 1000 }),
+});
+/** Switchover: the old primary is asked to stop taking writes and step down. */
+export const DemotionRequested = entry('demotion.requested', { operationId: OpId, node: Id, jobId: Type.String() });
+/** Switchover: the old primary is down; the target must reach `lsn` before it is promoted. */
+export const DemotionSucceeded = entry('demotion.succeeded', {
+  operationId: OpId,
+  node: Id,
+  lsn: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
+});
+/** An operation changes its target (a switchover whose target could not catch up rolls back to the old primary). */
+export const OperationRetargeted = entry('operation.retargeted', { operationId: OpId, to: Id, reason: Type.String({ maxLength: 500 }) });
 export const EntryRejected = entry('entry.rejected', {
   stream: Type.String({ maxLength: 128 }),
   id: Type.String({ maxLength: 64 }),
@@ -118,6 +136,10 @@ export const JournalEntry = Type.Union([
   Paused,
   Resumed,
   EntryRejected,
+  CommandRejected,
+  DemotionRequested,
+  DemotionSucceeded,
+  OperationRetargeted,
 ]);
 export type JournalEntry = Static<typeof JournalEntry>;
 export type JournalType = JournalEntry['type'];

@@ -95,8 +95,25 @@ export const JobResultV1 = Type.Object({
   code: Type.Optional(Type.String({ maxLength: 64 })),
   message: Type.Optional(Type.String({ maxLength: 1000 })),
   durationMs: Type.Number({ minimum: 0 }),
+  /** demote: the shutdown checkpoint LSN a switchover target must reach */
+  lsn: Type.Optional(Type.String({ maxLength: 32 })),
 });
 export type JobResult = Static<typeof JobResultV1>;
+
+/**
+ * An operator's request (`sy:{c}:cmd`), written by any coordinator's API and carried
+ * out by the leader's decide. The journal entry it leads to names its id.
+ */
+export const CommandV1 = Type.Object({
+  type: Type.Literal('command'),
+  v: Type.Literal(1),
+  id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' }),
+  action: Type.Union([Type.Literal('pause'), Type.Literal('resume'), Type.Literal('switchover'), Type.Literal('failover')]),
+  to: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  by: Type.String({ maxLength: 128 }),
+  at: Type.Number(),
+});
+export type Command = Static<typeof CommandV1>;
 
 export const ObsStreamEntry = Type.Union([ObservationV1, JobResultV1]);
 export type ObsStreamEntry = Static<typeof ObsStreamEntry>;

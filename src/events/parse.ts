@@ -6,7 +6,7 @@
 import type { TUnion } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { JournalEntry } from './journal.js';
-import { ObsStreamEntry } from './observation.js';
+import { CommandV1, ObsStreamEntry, type Command } from './observation.js';
 
 /** Stream entries larger than this are rejected without parsing. */
 export const MAX_ENTRY_BYTES = 64 * 1024;
@@ -36,6 +36,8 @@ function compileTagged(union: TUnion): TaggedCheck {
 
 const obsCheck = compileTagged(ObsStreamEntry);
 const journalCheck = compileTagged(JournalEntry);
+const commandOnly = TypeCompiler.Compile(CommandV1);
+const commandCheck: TaggedCheck = { Check: (v) => commandOnly.Check(v), Errors: (v) => commandOnly.Errors(v), byType: new Map([['command', commandOnly]]) };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -80,4 +82,8 @@ export function parseJournalEntry(raw: string | undefined): Parsed<JournalEntry>
 export function fieldOf(fields: string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
+}
+
+export function parseCommand(raw: string | undefined): Parsed<Command> {
+  return parseWith<Command>(raw, commandCheck);
 }
