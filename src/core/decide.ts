@@ -410,7 +410,7 @@ function carryOut(state: ClusterState, cmd: PendingCommand, now: number, s: Sett
         if (cmd.to !== undefined && !state.nodes[cmd.to]!.healthy) return reject(`${cmd.to} is not a healthy replica`);
       } else {
         if (cmd.to === undefined) return reject('failover needs a target (to)');
-        if (primaryUp) return reject(`the primary ${primary!.id} is healthy: use switchover`);
+        if (primaryUp) return reject(`the primary ${primary.id} is healthy: use switchover`);
       }
       const choice = chooseCandidate(state, now, s, cmd.to);
       if (!choice.ok) return reject(choice.reason);
