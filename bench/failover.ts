@@ -13,6 +13,7 @@ import { Sandbox } from '../src/sandbox/deploy.js';
 import { freePort, isPortFree } from '../src/sandbox/ports.js';
 import { DEFAULT_SETTINGS } from '../src/core/settings.js';
 import type { RoutingTable } from '../src/core/routing.js';
+import { steadyWriter } from './writer.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -98,5 +99,59 @@ export async function benchFailover(trials: number): Promise<{ trials: number; p
     }
     const sorted = [...samples].sort((a, b) => a - b);
     return { trials, p50Ms: sorted[Math.floor(sorted.length / 2)] ?? null, maxMs: sorted.at(-1) ?? null, samplesMs: samples };
+  });
+}
+
+/**
+ * Switchovers under a steady writer: the longest gap between two acknowledged writes
+ * around each switchover (median over trials), and acknowledged rows missing afterwards.
+ */
+export async function benchSwitchover(trials: number): Promise<{ trials: number; gapMs: number; maxGapMs: number; lost: number; acked: number; gapsMs: number[] }> {
+  return withSandbox(async (sb) => {
+    const file = sb.file!;
+    const first = (await getTable(file.api, file.cluster))!;
+    const c = new pg.Client({ host: '127.0.0.1', port: first.primary!.port, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    await c.query('CREATE TABLE bench_switchover (id int PRIMARY KEY)');
+    await c.end();
+    const gaps: number[] = [];
+    let lost = 0;
+    let acked = 0;
+    let nextId = 1;
+    for (let i = 0; i < trials; i++) {
+      for (;;) {
+        const t = await getTable(file.api, file.cluster);
+        if (t?.writable && t.replicas.every((r) => r.healthy)) break;
+        await sleep(100);
+      }
+      const writer = steadyWriter(file.api, file.cluster, 'bench_switchover', nextId);
+      while (writer.acked.length < 50) await sleep(10);
+      const from = (await getTable(file.api, file.cluster))!.primary!.id;
+      const res = await fetch(`${file.api}/v1/clusters/${file.cluster}/switchover`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${file.adminToken}` }, body: '{}' });
+      if (res.status !== 202) throw new Error(`switchover: ${res.status} ${await res.text()}`);
+      let to = from;
+      while (to === from) {
+        const t = await getTable(file.api, file.cluster);
+        if (t?.writable && t.primary) to = t.primary.id;
+        await sleep(10);
+      }
+      const at = writer.acked.length;
+      while (writer.acked.length < at + 50) await sleep(10);
+      await writer.stop();
+      nextId = (writer.acked.at(-1) ?? nextId) + 1;
+      const node = file.nodes.find((n) => n.id === to)!;
+      const q = new pg.Client({ host: '127.0.0.1', port: node.port, user: 'postgres', database: 'postgres' });
+      await q.connect();
+      const rows = await q.query<{ id: number }>('SELECT id FROM bench_switchover');
+      await q.end();
+      const have = new Set(rows.rows.map((r) => r.id));
+      const missing = writer.acked.filter((id) => !have.has(id)).length;
+      lost += missing;
+      acked += writer.acked.length;
+      gaps.push(writer.maxGapMs());
+      console.log(`  trial ${i + 1}: ${from} → ${to}, longest write gap ${writer.maxGapMs()} ms, ${missing} of ${writer.acked.length} acknowledged rows lost`);
+    }
+    const sorted = [...gaps].sort((a, b) => a - b);
+    return { trials, gapMs: sorted[Math.floor(sorted.length / 2)]!, maxGapMs: sorted.at(-1)!, lost, acked, gapsMs: gaps };
   });
 }

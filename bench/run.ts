@@ -13,14 +13,14 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { benchFold } from './fold.js';
 import { benchRoutingApi } from './routing-api.js';
-import { benchFailover } from './failover.js';
+import { benchFailover, benchSwitchover } from './failover.js';
 
 interface Results {
   machine: string;
   at: string;
   node: string;
   failover: { trials: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] } | null;
-  switchover: { gapMs: number | null; lost: number | null } | null;
+  switchover: { trials: number; gapMs: number | null; maxGapMs: number | null; lost: number | null; acked: number; gapsMs: number[] } | null;
   propagation: { p99Ms: number | null } | null;
   routingApi: { reqPerSec: number; bareFastifyReqPerSec: number; ratio: number; p50Us: number; bareP50Us: number } | null;
   client: { qps: number | null; rawPgQps: number | null; ratio: number | null } | null;
@@ -59,18 +59,32 @@ if (want('failover')) {
   console.log(`failover: SIGKILL of the primary postmaster → first accepted INSERT, ${values.trials} trials …`);
   results.failover = await benchFailover(Number(values.trials));
 }
+if (want('switchover')) {
+  console.log(`switchover: longest write gap under a steady writer, ${values.trials} trials …`);
+  results.switchover = await benchSwitchover(Number(values.trials));
+}
 
 const dash = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '—' : `${Math.round(v * 100) / 100}${unit}`);
 const rows: Array<[string, string]> = [
   ['fold events/s', dash(results.fold?.eventsPerSec)],
   ['routing API req/s (ours / bare Fastify)', results.routingApi ? `${dash(results.routingApi.reqPerSec)} / ${dash(results.routingApi.bareFastifyReqPerSec)} = ${dash(results.routingApi.ratio)}` : '—'],
   ['routing API p50 µs (ours / bare)', results.routingApi ? `${dash(results.routingApi.p50Us)} / ${dash(results.routingApi.bareP50Us)}` : '—'],
+  ['switchover write gap p50 / max, rows lost', results.switchover ? `${dash(results.switchover.gapMs, ' ms')} / ${dash(results.switchover.maxGapMs, ' ms')}, ${results.switchover.lost} of ${results.switchover.acked}` : '—'],
   ['failover SIGKILL → write, p50 / max', results.failover ? `${dash(results.failover.p50Ms, ' ms')} / ${dash(results.failover.maxMs, ' ms')} (${results.failover.trials} trials)` : '—'],
 ];
 console.log('\n' + rows.map(([k, v]) => `${k.padEnd(44)} ${v}`).join('\n'));
 
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results');
 fs.mkdirSync(dir, { recursive: true });
+if (only) {
+  // a partial run keeps the other sections of the previous results
+  try {
+    const prev = JSON.parse(fs.readFileSync(path.join(dir, 'latest.json'), 'utf8')) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(results)) if (v === null && prev[k] !== undefined) (results as unknown as Record<string, unknown>)[k] = prev[k];
+  } catch {
+    // no previous results
+  }
+}
 fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
 console.log(`\nwritten ${path.join(dir, 'latest.json')}`);
 process.exit(0);

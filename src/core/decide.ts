@@ -145,8 +145,12 @@ export function primaryVerdict(state: ClusterState, now: number, s: Settings): P
       : { failed: false, definitive: false, reason: `${why} for ${downFor} ms < failAfterMs` };
   }
   if (o.role !== 'primary') {
-    // it answers, but not as a primary (demoted by hand, a switchover that went wrong)
-    const wrongFor = now - soft.roleSince;
+    // it answers, but not as a primary (demoted by hand, a switchover that went wrong).
+    // A report from before its promotion says nothing (observedHealth waits for the next
+    // one too), and the wrong role counts from the promotion at the earliest.
+    const promotedAt = state.nodes[id]?.promotedAt ?? null;
+    if (promotedAt !== null && soft.receivedAt <= promotedAt) return { failed: false, definitive: false, reason: 'promoted; awaiting its next report' };
+    const wrongFor = now - Math.max(soft.roleSince, promotedAt ?? soft.roleSince);
     return wrongFor >= s.failAfterMs
       ? { failed: true, definitive: false, reason: `the primary reports role ${o.role} for at least failAfterMs (${s.failAfterMs} ms)` }
       : { failed: false, definitive: false, reason: `the primary reports role ${o.role}` };

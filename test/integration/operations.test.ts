@@ -5,62 +5,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxFile } from '../../src/sandbox/deploy.js';
+import { steadyWriter } from '../../bench/writer.js';
 import { postmasterPid, routing, sql, startSandbox, stopSandbox, waitFor } from '../support/sandbox.js';
-
-interface Writer {
-  acked: number[];
-  stop(): Promise<void>;
-  maxGapMs(): number;
-}
-
-/** Writes one row every ~5 ms to whatever the routing table names writable; records each acknowledged id. */
-function steadyWriter(file: SandboxFile): Writer {
-  const acked: number[] = [];
-  const ackTimes: number[] = [];
-  let running = true;
-  let next = 1;
-  const loop = (async () => {
-    let client: pg.Client | null = null;
-    let port = -1;
-    while (running) {
-      try {
-        const t = await routing(file.api, file.cluster);
-        if (!t.writable || !t.primary) {
-          await new Promise((r) => setTimeout(r, 5));
-          continue;
-        }
-        if (t.primary.port !== port || !client) {
-          await client?.end().catch(() => {});
-          client = new pg.Client({ host: t.primary.host, port: t.primary.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1000, query_timeout: 2000 });
-          client.on('error', () => {});
-          port = t.primary.port;
-          await client.connect();
-        }
-        const id = next++;
-        await client.query('INSERT INTO w (id) VALUES ($1)', [id]);
-        acked.push(id);
-        ackTimes.push(Date.now());
-      } catch {
-        await client?.end().catch(() => {});
-        client = null;
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await client?.end().catch(() => {});
-  })();
-  return {
-    acked,
-    stop: async () => {
-      running = false;
-      await loop;
-    },
-    maxGapMs: () => ackTimes.slice(1).reduce((m, t, i) => Math.max(m, t - ackTimes[i]!), 0),
-  };
-}
 
 describe('operations on real processes', () => {
   let s: Awaited<ReturnType<typeof startSandbox>> | undefined;
@@ -84,7 +32,7 @@ describe('operations on real processes', () => {
 
   it('switches over under a steady writer with no acknowledged row lost', async () => {
     const before = await routing(file.api, file.cluster);
-    const writer = steadyWriter(file);
+    const writer = steadyWriter(file.api, file.cluster, 'w');
     await waitFor('some writes', async () => writer.acked.length > 20);
     const res = await admin('switchover', { to: 'pg3' });
     expect(res.status).toBe(202);

@@ -13,8 +13,8 @@ import { decide, type JobSpec } from '../../src/core/decide.js';
 import { routingTable } from '../../src/core/routing.js';
 import { DEFAULT_SETTINGS, type Settings } from '../../src/core/settings.js';
 import { compareStreamIds } from '../../src/core/state.js';
-import { parseJournalEntry, parseObsEntry } from '../../src/events/parse.js';
-import { JobResultV1, ObservationV1, type JobResult, type Observation } from '../../src/events/observation.js';
+import { parseCommand, parseJournalEntry, parseObsEntry } from '../../src/events/parse.js';
+import { CommandV1, JobResultV1, ObservationV1, type Command, type JobResult, type Observation } from '../../src/events/observation.js';
 import type { JournalDraft, JournalEntry } from '../../src/events/journal.js';
 import { DEAD, Sim, jobResult, obs as baseObs, unreachable } from './helpers.js';
 
@@ -30,21 +30,25 @@ type JsonObject = { [k: string]: Json };
 const TOP_KEYS = ['description', 'settings', 'phases'];
 const PHASE_KEYS = ['description', 'at', 'given', 'passes', 'expect'];
 const EXPECT_KEYS = ['decisions', 'types', 'jobs', 'topology', 'routing', 'noDecisions'];
-const TOPOLOGY_KEYS = ['primary', 'paused', 'operation', 'nodes', 'blocked', 'epoch', 'leader', 'lastFailoverAt', 'opSeq', 'history'];
+const TOPOLOGY_KEYS = ['primary', 'paused', 'operation', 'nodes', 'blocked', 'epoch', 'leader', 'lastFailoverAt', 'opSeq', 'history', 'commands', 'handledCommands'];
 const NODE_KEYS = ['id', 'host', 'port', 'priority', 'healthy', 'healthReason', 'role', 'promotedAt', 'pending'];
-const OPERATION_KEYS = ['id', 'kind', 'from', 'to', 'reason', 'manual', 'startedAt', 'phase', 'promoteResult'];
+const OPERATION_KEYS = ['id', 'kind', 'from', 'to', 'reason', 'manual', 'startedAt', 'phase', 'phaseAt', 'promoteResult', 'demoteResult', 'demoteLsn', 'commandId'];
+const COMMAND_KEYS = ['id', 'action', 'to', 'by', 'at', 'receivedAt'];
+const HANDLED_KEYS = ['id', 'rejected'];
 const HISTORY_KEYS = ['id', 'kind', 'from', 'to', 'reason', 'startedAt', 'finishedAt', 'durationMs', 'lostBytes', 'outcome'];
 const ROUTING_KEYS = ['writable', 'primary', 'replicas', 'generation', 'epoch', 'updatedAt'];
 const ROUTING_PRIMARY_KEYS = ['id', 'host', 'port'];
 const REPLICA_KEYS = ['host', 'port', 'healthy', 'lagBytes', 'lagMs', 'replayLsn', 'sync'];
 const JOB_KEYS = ['node', 'action', 'operationId', 'upstream'];
 const SETTINGS_KEYS = Object.keys(DEFAULT_SETTINGS);
+const GIVEN_FORMS = ['obs', 'rawObs', 'beat', 'silent', 'journal', 'jobResult', 'command'];
 
 /** observation fields a vector may set (the envelope and seq/at are the runner's) */
 const OBS_FIELDS = Object.keys(ObservationV1.properties).filter((k) => !['type', 'v', 'seq', 'at'].includes(k));
 /** optional observation fields: `null` in a vector removes them */
 const OBS_OPTIONAL = ['error', 'errorMessage', 'standbys', 'peer'];
 const JOB_RESULT_FIELDS = Object.keys(JobResultV1.properties).filter((k) => !['type', 'v'].includes(k));
+const COMMAND_FIELDS = Object.keys(CommandV1.properties).filter((k) => !['type', 'v', 'at'].includes(k));
 
 /* ------------------------------------------------------------------ presets */
 
@@ -202,8 +206,8 @@ class Run {
 
   given(item: Json, at: number, where: string): void {
     const g = object(item, where);
-    const forms = ['obs', 'rawObs', 'beat', 'silent', 'journal', 'jobResult'].filter((k) => k in g);
-    if (forms.length !== 1) fail(where, `expected exactly one of obs, rawObs, beat, silent, journal, jobResult; got keys ${Object.keys(g).join(', ')}`);
+    const forms = GIVEN_FORMS.filter((k) => k in g);
+    if (forms.length !== 1) fail(where, `expected exactly one of ${GIVEN_FORMS.join(', ')}; got keys ${Object.keys(g).join(', ')}`);
     const form = forms[0]!;
     onlyKeys(g, form === 'journal' ? ['journal', 'id'] : [form], where);
     const w = `${where}.${form}`;
@@ -281,6 +285,15 @@ class Run {
         const parsed = parseObsEntry(JSON.stringify(r));
         if (!parsed.ok) fail(w, `not a valid job result: ${parsed.reason}`);
         this.sim.report(at, r);
+        return;
+      }
+      case 'command': {
+        const fields = object(g.command, w);
+        onlyKeys(fields, COMMAND_FIELDS, w);
+        const c = { type: 'command', v: 1, by: 'ops', ...fields, at } as unknown as Command;
+        const parsed = parseCommand(JSON.stringify(c));
+        if (!parsed.ok) fail(w, `not a valid command: ${parsed.reason}`);
+        this.sim.fold({ kind: 'command', id: `cmd-${c.id}-${at}`, receivedAt: at, entry: c });
         return;
       }
     }
@@ -376,6 +389,12 @@ function checkExpect(run: Run, out: PhaseOutcome, e: JsonObject, where: string):
       if (k === 'operation') checkPartial(s.operation, v, OPERATION_KEYS, `${w}.operation`);
       else if (k === 'nodes') {
         for (const [id, n] of Object.entries(object(v, `${w}.nodes`))) checkPartial(s.nodes[id], n, NODE_KEYS, `${w}.nodes.${id}`);
+      } else if (k === 'commands') {
+        for (const [id, c] of Object.entries(object(v, `${w}.commands`))) checkPartial(s.commands[id], c, COMMAND_KEYS, `${w}.commands.${id}`);
+      } else if (k === 'handledCommands') {
+        const items = array(v, `${w}.handledCommands`);
+        items.forEach((h, i) => onlyKeys(object(h, `${w}.handledCommands[${i}]`), HANDLED_KEYS, `${w}.handledCommands[${i}]`));
+        check(s.handledCommands, items, `${w}.handledCommands`);
       } else if (k === 'history') {
         const items = array(v, `${w}.history`);
         items.forEach((h, i) => onlyKeys(object(h, `${w}.history[${i}]`), HISTORY_KEYS, `${w}.history[${i}]`));

@@ -1,0 +1,66 @@
+/**
+ * A steady writer for benchmarks and fault tests: one INSERT every ~5 ms to whatever the
+ * routing table names writable, recording every acknowledged id and when.
+ */
+import pg from 'pg';
+import type { RoutingTable } from '../src/core/routing.js';
+
+export interface Writer {
+  acked: number[];
+  ackTimes: number[];
+  stop(): Promise<void>;
+  maxGapMs(): number;
+}
+
+async function table(api: string, cluster: string): Promise<RoutingTable> {
+  const res = await fetch(`${api}/v1/clusters/${cluster}/routing`, { signal: AbortSignal.timeout(1000) });
+  if (!res.ok) throw new Error(`routing: ${res.status}`);
+  return (await res.json()) as RoutingTable;
+}
+
+/** `tableName` must have an `id int PRIMARY KEY` column. */
+export function steadyWriter(api: string, cluster: string, tableName: string, startId = 1): Writer {
+  const acked: number[] = [];
+  const ackTimes: number[] = [];
+  let running = true;
+  let next = startId;
+  const loop = (async () => {
+    let client: pg.Client | null = null;
+    let port = -1;
+    while (running) {
+      try {
+        const t = await table(api, cluster);
+        if (!t.writable || !t.primary) {
+          await new Promise((r) => setTimeout(r, 5));
+          continue;
+        }
+        if (t.primary.port !== port || !client) {
+          await client?.end().catch(() => {});
+          client = new pg.Client({ host: t.primary.host, port: t.primary.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1000, query_timeout: 2000 });
+          client.on('error', () => {});
+          port = t.primary.port;
+          await client.connect();
+        }
+        const id = next++;
+        await client.query(`INSERT INTO ${tableName} (id) VALUES ($1)`, [id]);
+        acked.push(id);
+        ackTimes.push(Date.now());
+      } catch {
+        await client?.end().catch(() => {});
+        client = null;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await client?.end().catch(() => {});
+  })();
+  return {
+    acked,
+    ackTimes,
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+    maxGapMs: () => ackTimes.slice(1).reduce((m, t, i) => Math.max(m, t - ackTimes[i]!), 0),
+  };
+}

@@ -1,0 +1,1748 @@
+/**
+ * Deterministic simulation of a switchyard deployment around the pure core.
+ *
+ * One seed → one schedule. Everything runs on a simulated clock driven by an event
+ * queue; the only randomness is the seeded PRNG. The model:
+ *
+ * - Nodes: a simulated PostgreSQL each (role, timeline history, LSN). The primary's LSN
+ *   grows with writes; a replica receives from its upstream with some lag, and only
+ *   when its history is compatible (a replica that went past the fork point of a newer
+ *   timeline cannot follow it until rewound). A promotion starts a new timeline.
+ * - Agents (agent/agent.ts): probe every ~200 ms and XADD the same Observation the real
+ *   agent does (dead postmaster: reachable false / refused / process dead / role
+ *   unknown / lsn null; SIGSTOP: reachable false / timeout / process stopped (or
+ *   'running', as the real agent's pid check reports it) after the probe timeout; a peer
+ *   view of the journal's primary read from the Redis key the leader publishes; a TCP
+ *   check of a SIGSTOPped postmaster connects, as the kernel still accepts). They run
+ *   jobs one at a time (BullMQ, at least once): promote, follow, rejoin (pg_rewind),
+ *   refuse a job older than the highest epoch seen, re-read the lease before an
+ *   irreversible act, restart a crashed replica but never a crashed primary, and on
+ *   their own restart boot a former primary as a standby of the journal's primary.
+ * - Coordinators (coordinator/cluster.ts): each folds what reaches it with evolve; the
+ *   leaseholder runs decide every tick (and again after its own appends), appends
+ *   through the fence (lease token checked as the Lua script does: a deposed leader's
+ *   appends are dropped), folds its appends at once (advancing its cursor, as the
+ *   shell does), sends jobs, and publishes the journal's primary. A restarted
+ *   coordinator replays the journal from scratch with empty soft state.
+ * - Faults: node crash, hang shorter/longer than failAfterMs, agent loss with or
+ *   without its node (host partition or power loss), lag bursts, write storms,
+ *   coordinator pause (also in the middle of an append) / crash / slow reads (the
+ *   lease moves, epochs increase), delayed / duplicated / reordered observation
+ *   delivery, duplicated job delivery.
+ *
+ * Invariants are checked after every event; see `checkAll` and the report in
+ * test/simulation/README.md.
+ */
+import { jobIdFor } from '../../src/bus/keys.js';
+import { decide, type Decision, type JobSpec } from '../../src/core/decide.js';
+import { evolve, fold } from '../../src/core/evolve.js';
+import { formatLsn, lsnDiff, parseLsn } from '../../src/core/lsn.js';
+import { routingTable, type RoutingTable } from '../../src/core/routing.js';
+import { withDefaults, type Settings } from '../../src/core/settings.js';
+import { initialState, type ClusterState, type CoreEvent } from '../../src/core/state.js';
+import type { JournalDraft, JournalEntry, JournalOf } from '../../src/events/journal.js';
+import type { JobResult, Observation, ProbeError, ReplicationPeer } from '../../src/events/observation.js';
+import { Rng } from './prng.js';
+
+/* ------------------------------------------------------------------ constants */
+
+const CLUSTER = 'sim';
+const PORT = 5432;
+const PROBE_INTERVAL_MS = 200;
+const PROBE_TIMEOUT_MS = 1_000;
+const TICK_MS = 100;
+const LEASE_TTL_MS = 3_000;
+const LEASE_MARGIN_MS = 500;
+const LEASE_TICK_MS = 1_000;
+const WAL_TICK_MS = 100;
+const STEP_MS = 200;
+const WAL_RECEIVER_TIMEOUT_MS = 60_000;
+/** withClient's connect timeout in the agent's actions */
+const ACTION_TIMEOUT_MS = 5_000;
+const KB = 1024;
+
+export const QUIET_MS = 60_000;
+
+/* ------------------------------------------------------------------ model types */
+
+interface Segment {
+  /** identity of this timeline's history (two promotions may pick the same number) */
+  uid: number;
+  tl: number;
+  start: number;
+}
+
+interface PgNode {
+  id: string;
+  priority: number;
+  proc: 'running' | 'dead' | 'stopped';
+  /** the real agent's pid check sees a SIGSTOPped postmaster as alive */
+  stoppedReportsRunning: boolean;
+  /** host cut off from the network (agent, PostgreSQL and all) */
+  isolated: boolean;
+  powered: boolean;
+  /** on disk: a standby (standby.signal) or not */
+  role: 'primary' | 'replica';
+  hist: Segment[];
+  lsn: number;
+  upstream: string | null;
+  streaming: boolean;
+  stallSince: number | null;
+  lagUntil: number;
+  stormUntil: number;
+}
+
+interface SimJob {
+  jobId: string;
+  epoch: number;
+  spec: JobSpec;
+  availableAt: number;
+  copy: boolean;
+}
+
+interface Agent {
+  node: string;
+  crashed: boolean;
+  /** cannot reach Redis (network), the process runs */
+  partitioned: boolean;
+  /** the agent process is up and has connected (start() done) */
+  started: boolean;
+  booting: boolean;
+  gen: number;
+  bootN: number;
+  bootId: string;
+  seq: number;
+  epochSeen: number;
+  primaryId: string | null;
+  probing: boolean;
+  probeAgain: boolean;
+  probeTimer: number;
+  working: SimJob | null;
+  busy: boolean;
+  restartDelay: number;
+  restartPending: boolean;
+}
+
+interface PendingAct {
+  decisions: Decision[];
+  before: ClusterState;
+  decidedAt: number;
+}
+
+interface Coord {
+  id: string;
+  up: boolean;
+  paused: boolean;
+  gen: number;
+  skew: number;
+  state: ClusterState;
+  token: string | null;
+  epoch: number;
+  deadline: number;
+  slowUntil: number;
+  journalAt: number;
+  backlog: Array<() => void>;
+  pendingAct: PendingAct | null;
+  followUp: boolean;
+  /** routing cache */
+  table: RoutingTable | null;
+  tableKey: [unknown, unknown, unknown] | null;
+  checkedLogId: string;
+}
+
+export interface Violation {
+  t: number;
+  invariant: string;
+  detail: string;
+}
+
+export interface Stats {
+  schedules: number;
+  failoversStarted: number;
+  failoversSucceeded: number;
+  failoversFailed: number;
+  leaderChanges: number;
+  fencedAppends: number;
+  jobsRefused: Record<string, number>;
+  duplicateJobRuns: number;
+  faults: Record<string, number>;
+  livenessChecked: number;
+  livenessExcused: Record<string, number>;
+  recoveryMsMax: number;
+  /** ms during which two nodes were really taking writes (isolated ones excluded) */
+  physicalSplitBrainMs: number;
+  physicalSplitBrainRuns: number;
+  /** failovers whose candidate was further behind (in truth) than maxLagOnFailoverBytes */
+  truthLagExceeded: number;
+  truthLagExceededBlind: number;
+  events: number;
+}
+
+export function emptyStats(): Stats {
+  return {
+    schedules: 0,
+    failoversStarted: 0,
+    failoversSucceeded: 0,
+    failoversFailed: 0,
+    leaderChanges: 0,
+    fencedAppends: 0,
+    jobsRefused: {},
+    duplicateJobRuns: 0,
+    faults: {},
+    livenessChecked: 0,
+    livenessExcused: {},
+    recoveryMsMax: 0,
+    physicalSplitBrainMs: 0,
+    physicalSplitBrainRuns: 0,
+    truthLagExceeded: 0,
+    truthLagExceededBlind: 0,
+    events: 0,
+  };
+}
+
+export function mergeStats(into: Stats, s: Stats): void {
+  for (const k of Object.keys(s) as Array<keyof Stats>) {
+    const v = s[k];
+    if (typeof v === 'number') {
+      if (k === 'recoveryMsMax') into.recoveryMsMax = Math.max(into.recoveryMsMax, v);
+      else (into[k] as number) += v;
+    } else {
+      const acc = into[k] as Record<string, number>;
+      for (const [kk, vv] of Object.entries(v)) acc[kk] = (acc[kk] ?? 0) + vv;
+    }
+  }
+}
+
+export interface RunResult {
+  seed: number;
+  violations: Violation[];
+  trace: string[];
+  config: string;
+  stats: Stats;
+}
+
+export interface RunOptions {
+  trace?: boolean;
+  /** leave the model's random choices alone but stop after the first violation */
+  stopAtFirst?: boolean;
+}
+
+/* ------------------------------------------------------------------ event queue */
+
+interface Ev {
+  t: number;
+  seq: number;
+  fn: () => void;
+}
+
+class EventQueue {
+  private heap: Ev[] = [];
+  private seq = 0;
+
+  push(t: number, fn: () => void): void {
+    const e: Ev = { t, seq: this.seq++, fn };
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  peekT(): number {
+    return this.heap.length ? this.heap[0]!.t : Infinity;
+  }
+
+  pop(): Ev | undefined {
+    const h = this.heap;
+    if (h.length === 0) return undefined;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function less(a: Ev, b: Ev): boolean {
+  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
+}
+
+/* ------------------------------------------------------------------ the world */
+
+interface JournalRecord {
+  id: string;
+  entry: JournalEntry;
+  at: number;
+}
+
+interface Lease {
+  epoch: number;
+  holder: string;
+  token: string;
+  expiresAt: number;
+}
+
+type FaultKind =
+  | 'crash'
+  | 'hang-short'
+  | 'hang-long'
+  | 'agent-crash'
+  | 'agent-partition'
+  | 'host-partition'
+  | 'host-power'
+  | 'lag'
+  | 'storm'
+  | 'coord-pause'
+  | 'coord-crash'
+  | 'coord-slow'
+  | 'obs-delay'
+  | 'obs-dup'
+  | 'job-dup';
+
+export class World {
+  readonly rng: Rng;
+  readonly settings: Settings;
+  now = 0;
+  private readonly q = new EventQueue();
+  private readonly traceOn: boolean;
+  readonly trace: string[] = [];
+  readonly violations: Violation[] = [];
+  readonly stats = emptyStats();
+  readonly config: string;
+  private readonly stopAtFirst: boolean;
+
+  readonly ids: string[];
+  readonly nodes: Record<string, PgNode> = {};
+  readonly agents: Record<string, Agent> = {};
+  readonly coords: Coord[] = [];
+
+  /* "Redis" */
+  private lease: Lease | null = null;
+  private epochCounter = 0;
+  private primaryKey: string | null = null;
+  readonly journal: JournalRecord[] = [];
+  private lastMs = -1;
+  private lastSeq = 0;
+  private readonly queues: Record<string, SimJob[]> = {};
+  private readonly jobIds: Record<string, Set<string>> = {};
+
+  /* fault windows */
+  private obsDelayUntil = 0;
+  private obsDupUntil = 0;
+  private jobDupUntil = 0;
+  private readonly heals = new Map<number, () => void>();
+  private healSeq = 0;
+
+  /* invariant bookkeeping */
+  private readonly prefix: ClusterState[] = [];
+  private readonly idIndex = new Map<string, number>();
+  private worldVersion = 0;
+  private checkedWorld = -1;
+  private splitSince: number | null = null;
+  private uidSeq = 1;
+  private writeRate: number;
+
+  constructor(
+    readonly seed: number,
+    opts: RunOptions = {},
+  ) {
+    this.rng = new Rng(seed);
+    this.traceOn = !!opts.trace;
+    this.stopAtFirst = !!opts.stopAtFirst;
+    const r = this.rng;
+    this.settings = withDefaults({
+      failAfterMs: r.pick([1_000, 2_000, 3_000, 5_000]),
+      refusedFailAfterMs: r.pick([0, 0, 0, 300]),
+      agentTimeoutMs: r.pick([2_000, 3_000]),
+      maxLagOnFailoverBytes: r.pick([256 * KB, 1024 * KB]),
+      promoteTimeoutMs: r.pick([3_000, 5_000, 15_000]),
+      cooldownMs: r.pick([1_000, 3_000, 10_000]),
+      jobRetryMs: r.pick([2_000, 5_000, 15_000]),
+    });
+    this.writeRate = r.pick([4 * KB, 16 * KB, 48 * KB]);
+    const n = r.int(3, 5);
+    const k = r.int(1, 3);
+    this.ids = Array.from({ length: n }, (_, i) => `pg${i + 1}`);
+    const zeroPrio = n >= 4 && r.chance(0.2) ? this.ids[n - 1] : null;
+    const halfPrio = r.chance(0.3) ? r.pick(this.ids) : null;
+    const seg: Segment = { uid: this.uidSeq++, tl: 1, start: 0 };
+    for (const id of this.ids) {
+      const primary = id === 'pg1';
+      this.nodes[id] = {
+        id,
+        priority: id === zeroPrio ? 0 : id === halfPrio ? 50 : 100,
+        proc: 'running',
+        stoppedReportsRunning: r.chance(0.5),
+        isolated: false,
+        powered: true,
+        role: primary ? 'primary' : 'replica',
+        hist: [seg],
+        lsn: 0x3000000,
+        upstream: primary ? null : 'pg1',
+        streaming: !primary,
+        stallSince: null,
+        lagUntil: 0,
+        stormUntil: 0,
+      };
+      this.queues[id] = [];
+      this.jobIds[id] = new Set();
+      this.agents[id] = {
+        node: id,
+        crashed: false,
+        partitioned: false,
+        started: false,
+        booting: false,
+        gen: 0,
+        bootN: 0,
+        bootId: '',
+        seq: 0,
+        epochSeen: 0,
+        primaryId: null,
+        probing: false,
+        probeAgain: false,
+        probeTimer: 0,
+        working: null,
+        busy: false,
+        restartDelay: 200,
+        restartPending: false,
+      };
+    }
+    const bigSkew = r.chance(0.15) ? r.int(0, k - 1) : -1;
+    for (let i = 0; i < k; i++) {
+      this.coords.push({
+        id: `c${i + 1}`,
+        up: true,
+        paused: false,
+        gen: 0,
+        skew: i === bigSkew ? r.pick([-3_000, 3_000]) : r.int(-50, 50),
+        state: initialState(CLUSTER),
+        token: null,
+        epoch: 0,
+        deadline: 0,
+        slowUntil: 0,
+        journalAt: 0,
+        backlog: [],
+        pendingAct: null,
+        followUp: false,
+        table: null,
+        tableKey: null,
+        checkedLogId: '',
+      });
+    }
+    this.prefix.push(initialState(CLUSTER));
+    const s = this.settings;
+    this.config =
+      `nodes=${n} coordinators=${k} prio=${this.ids.map((id) => this.nodes[id]!.priority).join('/')} ` +
+      `skew=${this.coords.map((c) => c.skew).join('/')} writeRate=${this.writeRate / KB}KB/100ms ` +
+      `failAfter=${s.failAfterMs} refusedFailAfter=${s.refusedFailAfterMs} agentTimeout=${s.agentTimeoutMs} ` +
+      `maxLag=${s.maxLagOnFailoverBytes / KB}KB promoteTimeout=${s.promoteTimeoutMs} cooldown=${s.cooldownMs} jobRetry=${s.jobRetryMs}`;
+  }
+
+  /* ---------------------------------------------------------------- plumbing */
+
+  private at(t: number, fn: () => void): void {
+    this.q.push(Math.max(t, this.now), fn);
+  }
+
+  private tr(msg: () => string): void {
+    if (this.traceOn) this.trace.push(`${String(this.now).padStart(6)} ${msg()}`);
+  }
+
+  private violate(invariant: string, detail: string): void {
+    this.violations.push({ t: this.now, invariant, detail });
+    this.tr(() => `!! VIOLATION ${invariant}: ${detail}`);
+  }
+
+  private changed(): void {
+    this.worldVersion++;
+  }
+
+  private node(id: string): PgNode {
+    const n = this.nodes[id];
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  private tl(n: PgNode): number {
+    return n.hist[n.hist.length - 1]!.tl;
+  }
+
+  private count(rec: Record<string, number>, key: string): void {
+    rec[key] = (rec[key] ?? 0) + 1;
+  }
+
+  /** run every event up to and including time t */
+  private runUntil(t: number): void {
+    for (;;) {
+      if (this.stopAtFirst && this.violations.length > 0) return;
+      if (this.q.peekT() > t) break;
+      const ev = this.q.pop()!;
+      this.now = ev.t;
+      this.stats.events++;
+      ev.fn();
+      this.checkAll();
+    }
+    this.now = t;
+  }
+
+  /* ---------------------------------------------------------------- the schedule */
+
+  run(): RunResult {
+    const r = this.rng;
+    this.stats.schedules = 1;
+    this.tr(() => `config ${this.config}`);
+    for (const id of this.ids) this.bootAgent(this.agents[id]!);
+    for (const c of this.coords) this.startCoordinator(c, r.int(0, LEASE_TICK_MS - 1));
+    this.walTick();
+    this.runUntil(r.int(2_000, 3_000));
+
+    const steps = r.int(30, 80);
+    const pFault = r.pick([0.05, 0.1, 0.2]);
+    for (let i = 0; i < steps; i++) {
+      if (r.chance(pFault)) this.injectFault();
+      this.runUntil(this.now + STEP_MS);
+    }
+
+    // the faults stop: everything heals; a crashed primary stays dead (no one restarts it)
+    this.healAll();
+    const quietStart = this.now;
+    this.tr(() => 'quiet: all faults healed');
+    let live = false;
+    while (this.now < quietStart + QUIET_MS) {
+      this.runUntil(this.now + 500);
+      if (this.stopAtFirst && this.violations.length > 0) break;
+      if (this.liveOk()) {
+        live = true;
+        break;
+      }
+    }
+    if (!live && this.violations.length === 0) this.checkLiveness();
+    else if (live) {
+      this.stats.livenessChecked++;
+      this.stats.recoveryMsMax = Math.max(this.stats.recoveryMsMax, this.now - quietStart);
+    }
+    this.finalChecks();
+    if (this.splitSince !== null) this.stats.physicalSplitBrainMs += this.now - this.splitSince;
+    return { seed: this.seed, violations: this.violations, trace: this.trace, config: this.config, stats: this.stats };
+  }
+
+  /* ---------------------------------------------------------------- WAL */
+
+  private walTick(): void {
+    const now = this.now;
+    for (const id of this.ids) {
+      const n = this.node(id);
+      if (n.role !== 'primary' || !this.takingWrites(n)) continue;
+      const storm = n.stormUntil > now;
+      n.lsn += this.rng.int(0, storm ? 12 * this.writeRate : this.writeRate);
+    }
+    for (const id of this.ids) {
+      const n = this.node(id);
+      if (n.role !== 'replica' || n.proc !== 'running' || !n.powered) continue;
+      const was = n.streaming;
+      const u = n.upstream ? this.nodes[n.upstream] : undefined;
+      if (!u || u.id === n.id) n.streaming = false;
+      else if (!this.net(n, u) || u.proc === 'stopped') {
+        // no FIN, no RST: the WAL receiver keeps its connection until wal_receiver_timeout
+        if (n.streaming) {
+          n.stallSince ??= now;
+          if (now - n.stallSince > WAL_RECEIVER_TIMEOUT_MS) n.streaming = false;
+        }
+      } else if (u.proc === 'dead' || !this.compatible(n, u)) {
+        n.streaming = false;
+        n.stallSince = null;
+      } else {
+        n.stallSince = null;
+        n.streaming = true;
+        const cur = n.hist[n.hist.length - 1]!;
+        const ucur = u.hist[u.hist.length - 1]!;
+        if (cur.uid !== ucur.uid) n.hist = u.hist.slice();
+        if (u.lsn > n.lsn) {
+          const rate = n.lagUntil > now ? this.rng.int(0, Math.floor(this.writeRate / 4)) : 64 * 1024 * KB;
+          n.lsn = Math.min(u.lsn, n.lsn + rate);
+        }
+      }
+      if (was !== n.streaming) this.changed();
+    }
+    this.at(now + WAL_TICK_MS, () => this.walTick());
+  }
+
+  /** can replica `r` stream from `u`: is its current history a prefix of u's? */
+  private compatible(r: PgNode, u: PgNode): boolean {
+    const cur = r.hist[r.hist.length - 1]!;
+    const k = u.hist.findIndex((s) => s.uid === cur.uid);
+    if (k < 0) return false;
+    const next = u.hist[k + 1];
+    return next === undefined || r.lsn <= next.start;
+  }
+
+  private net(a: PgNode, b: PgNode): boolean {
+    return a.powered && b.powered && !a.isolated && !b.isolated;
+  }
+
+  /** the node is a primary that clients can write to */
+  private takingWrites(n: PgNode): boolean {
+    return n.role === 'primary' && n.proc === 'running' && n.powered && !n.isolated;
+  }
+
+  /* ---------------------------------------------------------------- agents */
+
+  private agentRunning(a: Agent): boolean {
+    return !a.crashed && this.node(a.node).powered;
+  }
+
+  private agentConnected(a: Agent): boolean {
+    const n = this.node(a.node);
+    return a.started && this.agentRunning(a) && !a.partitioned && !n.isolated;
+  }
+
+  private leaseEpochNow(): number {
+    const l = this.lease;
+    return l && this.now < l.expiresAt ? l.epoch : 0;
+  }
+
+  /** Agent.start(): connect, read the lease epoch and the primary, boot the node, start the worker and probes. */
+  private bootAgent(a: Agent): void {
+    if (!this.agentRunning(a) || a.started || a.booting) return;
+    const n = this.node(a.node);
+    if (a.partitioned || n.isolated) {
+      // connectRedis fails: the process exits, and its supervisor starts it again
+      this.at(this.now + 1_000, () => this.bootAgent(a));
+      return;
+    }
+    a.booting = true;
+    const g = ++a.gen;
+    a.bootN++;
+    a.bootId = `${a.node}-b${a.bootN}`;
+    a.seq = 0;
+    a.epochSeen = this.leaseEpochNow();
+    a.primaryId = this.primaryKey;
+    a.working = null;
+    a.busy = false;
+    a.probing = false;
+    a.probeAgain = false;
+    a.restartPending = false;
+    a.restartDelay = 200;
+    const finish = (): void => {
+      if (a.gen !== g) return;
+      a.booting = false;
+      a.started = true;
+      this.tr(() => `agent ${a.node} started (${a.bootId}, epochSeen ${a.epochSeen})`);
+      this.scheduleProbe(a, 0);
+      this.kickWorker(a);
+    };
+    if (n.proc === 'running' || n.proc === 'stopped') {
+      finish(); // adopt the running postmaster
+      return;
+    }
+    if (n.role === 'primary' && a.primaryId && a.primaryId !== n.id) {
+      // a former primary never comes back as a second primary: rewind it first
+      const up = a.primaryId;
+      this.tr(() => `agent ${a.node} boot: was primary, ${up} is the primary now: rewinding`);
+      this.at(this.now + this.rng.int(300, 3_000), () => {
+        if (a.gen !== g) return;
+        if (this.rewind(n, up)) {
+          this.tr(() => `${n.id} rewound onto ${up} at boot`);
+          this.at(this.now + this.rng.int(100, 300), () => {
+            if (a.gen !== g) return;
+            this.startPg(n);
+            finish();
+          });
+        } else {
+          // start() throws: the agent exits; its supervisor starts it again
+          this.tr(() => `agent ${a.node} boot: rewind onto ${up} failed; agent exits`);
+          a.booting = false;
+          a.gen++;
+          this.at(this.now + 2_000, () => this.bootAgent(a));
+        }
+      });
+      return;
+    }
+    this.at(this.now + this.rng.int(100, 300), () => {
+      if (a.gen !== g) return;
+      if (n.proc === 'dead' && n.powered) this.startPg(n);
+      finish();
+    });
+  }
+
+  private agentDown(a: Agent, why: string): void {
+    const wasStarted = a.started || a.booting;
+    a.started = false;
+    a.booting = false;
+    a.gen++;
+    const job = a.working;
+    a.working = null;
+    if (a.busy) a.busy = false;
+    if (job) {
+      // BullMQ: the lock is not renewed, the stalled job is delivered again later
+      this.requeue(a.node, job, this.now + this.rng.int(500, 5_000));
+    }
+    if (wasStarted) this.tr(() => `agent ${a.node} down (${why})`);
+  }
+
+  private requeue(node: string, job: SimJob, at: number): void {
+    const copy = { ...job, availableAt: at, copy: true };
+    this.queues[node]!.push(copy);
+    this.at(at, () => this.kickWorker(this.agents[node]!));
+  }
+
+  private startPg(n: PgNode): void {
+    if (!n.powered || n.proc !== 'dead') return;
+    n.proc = 'running';
+    n.streaming = false;
+    n.stallSince = null;
+    this.changed();
+    this.tr(() => `${n.id} postgres started as ${n.role}`);
+  }
+
+  private scheduleProbe(a: Agent, delay: number): void {
+    const g = a.gen;
+    const token = ++a.probeTimer;
+    this.at(this.now + delay, () => {
+      if (a.gen !== g || a.probeTimer !== token) return;
+      this.runProbe(a);
+    });
+  }
+
+  private probeNow(a: Agent): void {
+    if (!a.started) return;
+    if (a.probing) {
+      a.probeAgain = true;
+      return;
+    }
+    this.scheduleProbe(a, 0);
+  }
+
+  private runProbe(a: Agent): void {
+    if (a.probing) {
+      a.probeAgain = true;
+      return;
+    }
+    a.probing = true;
+    const g = a.gen;
+    const n = this.node(a.node);
+    if (this.agentConnected(a)) a.primaryId = this.primaryKey;
+    const obs = this.observe(a);
+    let duration = this.rng.int(1, 4);
+    if (n.proc === 'stopped') duration += PROBE_TIMEOUT_MS;
+    if (obs.peer?.error === 'timeout') duration += Math.min(PROBE_TIMEOUT_MS, 1_000);
+    this.at(this.now + duration, () => {
+      if (a.gen !== g) return;
+      if (this.agentConnected(a)) this.publish(a.node, { kind: 'obs', entry: obs });
+      a.probing = false;
+      if (a.probeAgain) {
+        a.probeAgain = false;
+        this.scheduleProbe(a, 0);
+      } else this.scheduleProbe(a, PROBE_INTERVAL_MS + this.rng.int(-20, 20));
+    });
+  }
+
+  /** what agent/agent.ts observe() reports */
+  private observe(a: Agent): Observation {
+    const n = this.node(a.node);
+    const o: Observation = {
+      type: 'obs',
+      v: 1,
+      node: n.id,
+      bootId: a.bootId,
+      seq: ++a.seq,
+      at: this.now,
+      host: n.id,
+      port: PORT,
+      priority: n.priority,
+      reachable: false,
+      process: 'running',
+      role: 'unknown',
+      timeline: null,
+      lsn: null,
+      replayLsn: null,
+      replayDelayMs: null,
+      upstream: null,
+      walReceiver: null,
+      epochSeen: a.epochSeen,
+    };
+    if (n.proc === 'dead') {
+      o.process = 'dead';
+      o.error = 'refused';
+      o.errorMessage = 'postmaster not running';
+    } else if (n.proc === 'stopped') {
+      o.process = n.stoppedReportsRunning ? 'running' : 'stopped';
+      o.error = 'timeout';
+      o.errorMessage = 'Query read timeout';
+    } else {
+      const lsn = formatLsn(n.lsn);
+      o.reachable = true;
+      o.role = n.role;
+      o.timeline = this.tl(n);
+      o.lsn = lsn;
+      o.replayLsn = lsn;
+      if (n.role === 'replica') {
+        o.replayDelayMs = 0;
+        o.upstream = n.upstream ? `${n.upstream}:${PORT}` : null;
+        o.walReceiver = n.streaming ? 'streaming' : null;
+      } else {
+        const standbys: ReplicationPeer[] = [];
+        for (const id of this.ids) {
+          const r = this.node(id);
+          if (r.role === 'replica' && r.upstream === n.id && r.streaming && r.proc === 'running') {
+            const rl = formatLsn(r.lsn);
+            standbys.push({ name: id, state: 'streaming', replayLsn: rl, flushLsn: rl, replayLagMs: 0, syncState: 'async' });
+          }
+        }
+        o.standbys = standbys;
+      }
+    }
+    const p = a.primaryId;
+    if (p && p !== n.id && this.nodes[p]) {
+      const err = this.tcp(n, this.node(p));
+      o.peer = err ? { node: p, reachable: false, error: err } : { node: p, reachable: true };
+    }
+    return o;
+  }
+
+  /** agent.ts tcpCheck from `from`'s host to `to`'s port */
+  private tcp(from: PgNode, to: PgNode): ProbeError | null {
+    if (!this.net(from, to)) return 'timeout';
+    if (to.proc === 'dead') return 'refused';
+    return null; // running, or SIGSTOPped: the kernel still completes the handshake
+  }
+
+  /** XADD to the observation stream: every coordinator reads it */
+  private publish(node: string, ev: { kind: 'obs'; entry: Observation } | { kind: 'job.result'; entry: JobResult }): void {
+    for (const c of this.coords) {
+      if (!c.up) continue;
+      let d = this.rng.int(1, 15);
+      if (c.slowUntil > this.now) d += this.rng.int(200, 1_500);
+      if (this.obsDelayUntil > this.now && this.rng.chance(0.5)) d += this.rng.int(0, 2_000);
+      this.deliver(c, d, () => this.foldSoft(c, ev));
+      if (this.obsDupUntil > this.now && this.rng.chance(0.3)) this.deliver(c, d + this.rng.int(0, 1_500), () => this.foldSoft(c, ev));
+    }
+    if (ev.kind === 'job.result') this.tr(() => `${node} result ${ev.entry.jobId} ok=${ev.entry.ok}${ev.entry.code ? ' ' + ev.entry.code : ''}`);
+  }
+
+  private deliver(c: Coord, delay: number, fn: () => void): void {
+    const g = c.gen;
+    this.at(this.now + delay, () => {
+      if (!c.up || c.gen !== g) return;
+      if (c.paused) c.backlog.push(fn);
+      else fn();
+    });
+  }
+
+  private foldSoft(c: Coord, ev: { kind: 'obs'; entry: Observation } | { kind: 'job.result'; entry: JobResult }): void {
+    const receivedAt = this.clock(c);
+    const e: CoreEvent =
+      ev.kind === 'obs'
+        ? { kind: 'obs', id: `${ev.entry.bootId}-${ev.entry.seq}`, receivedAt, entry: ev.entry }
+        : { kind: 'job.result', id: ev.entry.jobId, receivedAt, entry: ev.entry };
+    c.state = evolve(c.state, e);
+  }
+
+  /* ---------------------------------------------------------------- jobs */
+
+  private kickWorker(a: Agent): void {
+    if (!this.agentConnected(a) || a.working) return;
+    const q = this.queues[a.node]!;
+    let best = -1;
+    for (let i = 0; i < q.length; i++) {
+      const j = q[i]!;
+      if (j.availableAt <= this.now && (best < 0 || j.availableAt < q[best]!.availableAt)) best = i;
+    }
+    if (best < 0) return;
+    const job = q.splice(best, 1)[0]!;
+    a.working = job;
+    if (job.copy) this.stats.duplicateJobRuns++;
+    this.runJob(a, job);
+  }
+
+  private runJob(a: Agent, job: SimJob): void {
+    const g = a.gen;
+    const n = this.node(a.node);
+    const started = this.now;
+    const spec = job.spec;
+    const done = (after: number, ok: boolean, code?: string, message?: string): void => {
+      this.at(this.now + after, () => {
+        if (a.gen !== g) return;
+        a.working = null;
+        if (!ok && code) this.count(this.stats.jobsRefused, code);
+        if (this.agentConnected(a)) {
+          const r: JobResult = {
+            type: 'job.result',
+            v: 1,
+            node: n.id,
+            bootId: a.bootId,
+            at: this.now,
+            jobId: job.jobId,
+            epoch: job.epoch,
+            operationId: spec.operationId,
+            action: spec.action,
+            ok,
+            durationMs: this.now - started,
+          };
+          if (code) r.code = code;
+          if (message) r.message = message;
+          this.publish(n.id, { kind: 'job.result', entry: r });
+        } else {
+          // the result is lost with the connection; BullMQ delivers the stalled job again
+          this.requeue(n.id, job, this.now + this.rng.int(500, 5_000));
+        }
+        this.probeNow(a);
+        this.kickWorker(a);
+      });
+    };
+    this.tr(() => `${n.id} runs ${job.jobId}${job.copy ? ' (again)' : ''} [${n.proc} ${n.role}]`);
+    if (spec.node !== n.id) return done(1, false, 'wrong-node');
+    // checkEpoch(data, irreversible)
+    if (job.epoch < a.epochSeen) return done(1, false, 'stale-epoch', `job epoch ${job.epoch} < ${a.epochSeen}`);
+    a.epochSeen = job.epoch;
+    const leaseCheck = (): boolean => {
+      const cur = this.leaseEpochNow();
+      if (cur !== a.epochSeen) {
+        a.epochSeen = Math.max(a.epochSeen, cur);
+        return false;
+      }
+      return true;
+    };
+    const up = spec.upstream;
+    switch (spec.action) {
+      case 'promote': {
+        if (!leaseCheck()) return done(1, false, 'lease-changed');
+        if (n.proc === 'dead') return done(2, false, 'failed', 'connect ECONNREFUSED');
+        if (n.proc === 'stopped') return done(ACTION_TIMEOUT_MS, false, 'failed', 'timeout');
+        if (n.role === 'primary') return done(2, true, undefined, 'already primary');
+        const d = this.rng.int(50, 1_500);
+        // pg_promote runs in the server: it finishes even if the agent dies meanwhile
+        this.at(this.now + d, () => {
+          if (n.proc === 'running' && n.role === 'replica') this.promoteNode(n);
+        });
+        this.at(this.now + d, () => {
+          if (a.gen !== g) return;
+          if (n.role === 'primary' && n.proc === 'running') done(1, true, undefined, 'promoted');
+          else done(1, false, 'failed', 'pg_promote failed');
+        });
+        return;
+      }
+      case 'follow': {
+        if (!up) return done(1, false, 'bad-job');
+        if (n.proc === 'stopped') return done(ACTION_TIMEOUT_MS, false, 'failed', 'timeout');
+        if (n.proc === 'running' && n.role === 'primary') {
+          // a primary asked to follow: a rejoin, which re-checks the lease
+          if (!leaseCheck()) return done(2, false, 'lease-changed');
+          return this.rejoin(a, g, n, up.id, done);
+        }
+        if (n.proc === 'dead') return this.rejoin(a, g, n, up.id, done);
+        if (n.upstream !== up.id) {
+          n.upstream = up.id;
+          this.changed();
+          this.tr(() => `${n.id} now follows ${up.id}`);
+        }
+        return done(this.rng.int(5, 50), true, undefined, `following ${up.id}`);
+      }
+      case 'rejoin': {
+        if (!up) return done(1, false, 'bad-job');
+        if (!leaseCheck()) return done(1, false, 'lease-changed');
+        if (n.proc === 'stopped') {
+          // the probe query times out; pg_ctl stop gives up and kills it
+          this.at(this.now + ACTION_TIMEOUT_MS, () => {
+            if (a.gen !== g) return;
+            if (n.proc === 'stopped') this.killPg(n, 'killed by the agent for a rejoin');
+            this.rejoin(a, g, n, up.id, done);
+          });
+          return;
+        }
+        return this.rejoin(a, g, n, up.id, done);
+      }
+    }
+  }
+
+  private rejoin(a: Agent, g: number, n: PgNode, up: string, done: (after: number, ok: boolean, code?: string, message?: string) => void): void {
+    if (n.proc === 'running' && n.role === 'replica') {
+      // already a standby: just point it at the primary
+      if (n.upstream !== up) {
+        n.upstream = up;
+        this.changed();
+      }
+      return done(this.rng.int(5, 50), true, undefined, `following ${up}`);
+    }
+    a.busy = true;
+    if (n.proc === 'running') {
+      n.proc = 'dead';
+      this.changed();
+      this.tr(() => `${n.id} stopped by its agent for a rejoin`);
+    }
+    const wasStandby = n.role === 'replica';
+    this.at(this.now + (wasStandby ? this.rng.int(100, 400) : this.rng.int(300, 4_000)), () => {
+      if (a.gen !== g) return; // the agent died: the rejoin is abandoned, the node stays down
+      a.busy = false;
+      if (wasStandby) {
+        n.upstream = up;
+        this.changed();
+        this.startPg(n);
+        return done(0, true, undefined, `rejoined ${up} (restarted)`);
+      }
+      if (this.rewind(n, up)) {
+        this.startPg(n);
+        this.tr(() => `${n.id} rejoined ${up} (rewound)`);
+        return done(this.rng.int(100, 300), true, undefined, `rejoined ${up} (rewound)`);
+      }
+      return done(0, false, 'failed', `pg_rewind from ${up} failed`);
+    });
+  }
+
+  /** pg_rewind (or a re-clone) from `up`: the node's history becomes up's. Needs up running and reachable. */
+  private rewind(n: PgNode, upId: string): boolean {
+    const u = this.nodes[upId];
+    if (!u || u.id === n.id || !this.net(n, u) || u.proc !== 'running') return false;
+    n.role = 'replica';
+    n.hist = u.hist.slice();
+    n.lsn = u.lsn;
+    n.upstream = u.id;
+    n.streaming = false;
+    this.changed();
+    return true;
+  }
+
+  private promoteNode(n: PgNode): void {
+    const tl = this.tl(n) + 1;
+    n.hist = [...n.hist, { uid: this.uidSeq++, tl, start: n.lsn }];
+    n.role = 'primary';
+    n.upstream = null;
+    n.streaming = false;
+    this.changed();
+    this.tr(() => `${n.id} PROMOTED: timeline ${tl} at ${formatLsn(n.lsn)}`);
+  }
+
+  private killPg(n: PgNode, why: string): void {
+    if (n.proc === 'dead') return;
+    n.proc = 'dead';
+    n.streaming = false;
+    this.changed();
+    this.tr(() => `${n.id} postgres ${why}`);
+    // the agent (its child's 'exit' event) reacts at once
+    const a = this.agents[n.id]!;
+    if (!a.started || !this.agentRunning(a)) return;
+    this.probeNow(a);
+    if (a.busy) return;
+    if (n.role === 'replica') {
+      if (a.restartPending) return;
+      a.restartPending = true;
+      const g = a.gen;
+      const delay = a.restartDelay;
+      a.restartDelay = Math.min(5_000, a.restartDelay * 2);
+      this.at(this.now + delay, () => {
+        if (a.gen !== g) return;
+        a.restartPending = false;
+        if (a.busy || n.proc !== 'dead' || !n.powered) return;
+        this.at(this.now + this.rng.int(100, 300), () => {
+          if (a.gen !== g || a.busy || n.proc !== 'dead') return;
+          this.startPg(n);
+          a.restartDelay = 200;
+          this.probeNow(a);
+        });
+      });
+    } else {
+      this.tr(() => `agent ${n.id}: the primary died; not restarting it in place`);
+    }
+  }
+
+  /* ---------------------------------------------------------------- coordinators */
+
+  private clock(c: Coord): number {
+    return this.now + c.skew;
+  }
+
+  private isLeaderLocal(c: Coord): boolean {
+    return c.token !== null && this.now < c.deadline;
+  }
+
+  private fenceOk(c: Coord): boolean {
+    const l = this.lease;
+    return !!l && c.token !== null && l.token === c.token && this.now < l.expiresAt;
+  }
+
+  private startCoordinator(c: Coord, leasePhase: number): void {
+    const g = c.gen;
+    const tick = (): void => {
+      if (c.gen !== g) return;
+      if (c.up && !c.paused) this.pass(c);
+      this.at(this.now + TICK_MS, tick);
+    };
+    const leaseTick = (): void => {
+      if (c.gen !== g) return;
+      if (c.up && !c.paused) this.leaseTick(c);
+      this.at(this.now + LEASE_TICK_MS, leaseTick);
+    };
+    this.at(this.now + this.rng.int(0, TICK_MS - 1), tick);
+    this.at(this.now + leasePhase, leaseTick);
+  }
+
+  private leaseTick(c: Coord): void {
+    const l = this.lease;
+    if (l && c.token !== null && l.token === c.token && this.now < l.expiresAt) {
+      l.expiresAt = this.now + LEASE_TTL_MS;
+      c.deadline = this.now + LEASE_TTL_MS - LEASE_MARGIN_MS;
+      return;
+    }
+    if (!l || this.now >= l.expiresAt) {
+      const epoch = ++this.epochCounter;
+      const token = `${epoch}:${c.id}`;
+      this.lease = { epoch, holder: c.id, token, expiresAt: this.now + LEASE_TTL_MS };
+      c.token = token;
+      c.epoch = epoch;
+      c.deadline = this.now + LEASE_TTL_MS - LEASE_MARGIN_MS;
+      if (epoch > 1) this.stats.leaderChanges++;
+      this.tr(() => `${c.id} acquired the lease: epoch ${epoch}`);
+      this.act(c, [{ type: 'append', entry: { type: 'leader.changed', coordinator: c.id } }], c.state, this.clock(c), false);
+      this.schedulePass(c, 1);
+      return;
+    }
+    if (c.token !== null) this.tr(() => `${c.id} lost the lease to ${l.holder}`);
+    c.token = null;
+    c.deadline = 0;
+    c.epoch = Math.max(c.epoch, l.epoch);
+  }
+
+  private schedulePass(c: Coord, delay: number): void {
+    if (c.followUp) return;
+    c.followUp = true;
+    const g = c.gen;
+    this.at(this.now + delay, () => {
+      if (c.gen !== g) return;
+      c.followUp = false;
+      if (c.up && !c.paused) this.pass(c);
+    });
+  }
+
+  /** one decide pass of the leader's shell (decidePass) */
+  private pass(c: Coord): void {
+    if (!this.isLeaderLocal(c)) return;
+    const before = c.state;
+    const now = this.clock(c);
+    const decisions = decide(before, now, this.settings);
+    const appended = decisions.length ? this.act(c, decisions, before, now, false) : 0;
+    this.publishRouting(c);
+    // the leader reads its own appends back (XREAD) and kicks another pass
+    if (appended > 0) this.schedulePass(c, this.rng.int(1, 5));
+  }
+
+  /** act(): consecutive appends go in one fenced call; a job flushes first. Returns entries appended, -1 when fenced. */
+  private act(c: Coord, decisions: Decision[], before: ClusterState, decidedAt: number, zombie: boolean): number {
+    let batch: JournalEntry[] = [];
+    let appended = 0;
+    let skipLocal = zombie;
+    const flush = (): boolean => {
+      if (batch.length === 0) return true;
+      // the shell checks its own deadline first; a coordinator paused right after that check reaches the fence
+      if (!skipLocal && !this.isLeaderLocal(c)) {
+        this.dropLease(c, 'lease deadline passed');
+        return false;
+      }
+      skipLocal = false;
+      if (!this.fenceOk(c)) {
+        this.stats.fencedAppends += batch.length;
+        this.tr(() => `${c.id} append FENCED (epoch ${c.epoch}): dropped ${batch.map((e) => e.type).join(', ')}`);
+        this.dropLease(c, 'append refused: the lease is no longer ours');
+        return false;
+      }
+      for (const entry of batch) {
+        const rec = this.appendJournal(entry);
+        if (entry.type === 'failover.started') this.checkFailoverStarted(c, entry, before, decidedAt);
+        c.state = evolve(c.state, { kind: 'journal', id: rec.id, entry });
+        appended++;
+      }
+      batch = [];
+      return true;
+    };
+    for (const d of decisions) {
+      if (d.type === 'append') batch.push(this.complete(c, d.entry, decidedAt));
+      else {
+        if (!flush()) return -1;
+        if (!this.isLeaderLocal(c)) {
+          this.dropLease(c, 'lease deadline passed');
+          return -1;
+        }
+        this.sendJob(c, d.job);
+      }
+    }
+    if (!flush()) return -1;
+    return appended;
+  }
+
+  private dropLease(c: Coord, why: string): void {
+    if (c.token === null) return;
+    this.tr(() => `${c.id} drops the lease: ${why}`);
+    c.token = null;
+    c.deadline = 0;
+  }
+
+  private complete(c: Coord, draft: JournalDraft, at: number): JournalEntry {
+    const d = { ...draft } as JournalDraft & { jobId?: string };
+    if (d.type === 'promotion.requested') d.jobId = jobIdFor(c.epoch, d.operationId, 'promote', d.node);
+    if (d.type === 'follow.requested') d.jobId = jobIdFor(c.epoch, d.operationId, d.action, d.node);
+    return { ...d, v: 1, at, epoch: c.epoch } as JournalEntry;
+  }
+
+  private appendJournal(entry: JournalEntry): JournalRecord {
+    const ms = this.now;
+    if (ms > this.lastMs) {
+      this.lastMs = ms;
+      this.lastSeq = 0;
+    } else this.lastSeq++;
+    const rec: JournalRecord = { id: `${this.lastMs}-${this.lastSeq}`, entry, at: this.now };
+    this.journal.push(rec);
+    this.idIndex.set(rec.id, this.journal.length);
+    this.prefix.push(evolve(this.prefix[this.prefix.length - 1]!, { kind: 'journal', id: rec.id, entry }));
+    this.tr(() => `journal ${rec.id} e${entry.epoch} ${describe(entry)}`);
+    if (entry.type === 'failover.started') this.stats.failoversStarted++;
+    if (entry.type === 'failover.completed') {
+      if (entry.outcome === 'success') this.stats.failoversSucceeded++;
+      else this.stats.failoversFailed++;
+    }
+    // every coordinator follows the journal with XREAD, in order
+    for (const c of this.coords) {
+      if (!c.up) continue;
+      let d = this.rng.int(1, 20);
+      if (c.slowUntil > this.now) d += this.rng.int(200, 1_500);
+      const t = Math.max(c.journalAt, this.now + d);
+      c.journalAt = t;
+      this.deliver(c, t - this.now, () => {
+        c.state = evolve(c.state, { kind: 'journal', id: rec.id, entry });
+      });
+    }
+    return rec;
+  }
+
+  private sendJob(c: Coord, spec: JobSpec): void {
+    const jobId = jobIdFor(c.epoch, spec.operationId, spec.action, spec.node);
+    const ids = this.jobIds[spec.node];
+    if (!ids) return;
+    // BullMQ: adding a job id that exists is a no-op
+    if (ids.has(jobId)) return;
+    ids.add(jobId);
+    const job: SimJob = { jobId, epoch: c.epoch, spec, availableAt: this.now + this.rng.int(2, 20), copy: false };
+    this.queues[spec.node]!.push(job);
+    this.tr(() => `${c.id} sends ${jobId}${spec.upstream ? ' → ' + spec.upstream.id : ''}`);
+    const a = this.agents[spec.node]!;
+    this.at(job.availableAt, () => this.kickWorker(a));
+    if (this.rng.chance(this.jobDupUntil > this.now ? 0.5 : 0.02)) this.requeue(spec.node, job, this.now + this.rng.int(50, 3_000));
+  }
+
+  private publishRouting(c: Coord): void {
+    if (!this.isLeaderLocal(c) || !this.fenceOk(c)) return;
+    this.primaryKey = c.state.primary;
+  }
+
+  /** a coordinator (re)started: replay the whole journal, no soft state */
+  private coldStart(c: Coord): void {
+    c.up = true;
+    c.paused = false;
+    c.gen++;
+    c.token = null;
+    c.deadline = 0;
+    c.epoch = 0;
+    c.backlog = [];
+    c.pendingAct = null;
+    c.followUp = false;
+    c.journalAt = 0;
+    c.state = fold(
+      initialState(CLUSTER),
+      this.journal.map((r): CoreEvent => ({ kind: 'journal', id: r.id, entry: r.entry })),
+    );
+    this.changed();
+    this.tr(() => `${c.id} restarted: replayed ${this.journal.length} journal entries`);
+    this.startCoordinator(c, this.rng.int(0, 50));
+  }
+
+  private resume(c: Coord): void {
+    if (!c.up || !c.paused) return;
+    c.paused = false;
+    this.tr(() => `${c.id} resumes`);
+    const p = c.pendingAct;
+    c.pendingAct = null;
+    if (p) this.act(c, p.decisions, p.before, p.decidedAt, true);
+    const backlog = c.backlog;
+    c.backlog = [];
+    for (const fn of backlog) fn();
+  }
+
+  /* ---------------------------------------------------------------- faults */
+
+  private leader(): Coord | undefined {
+    return this.coords.find((c) => c.up && c.token !== null && c.token === this.lease?.token);
+  }
+
+  private heal(d: number, fn: () => void): void {
+    const id = this.healSeq++;
+    this.heals.set(id, fn);
+    this.at(this.now + d, () => {
+      const h = this.heals.get(id);
+      if (!h) return;
+      this.heals.delete(id);
+      h();
+    });
+  }
+
+  private healAll(): void {
+    const all = [...this.heals.values()];
+    this.heals.clear();
+    for (const h of all) h();
+    this.obsDelayUntil = this.obsDupUntil = this.jobDupUntil = 0;
+  }
+
+  private primaryNode(): PgNode | undefined {
+    const p = this.primaryKey;
+    return p ? this.nodes[p] : undefined;
+  }
+
+  private injectFault(): void {
+    const r = this.rng;
+    const kind = r.weighted<FaultKind>([
+      ['crash', 3],
+      ['hang-short', 2],
+      ['hang-long', 2],
+      ['agent-crash', 1],
+      ['agent-partition', 1],
+      ['host-partition', 2],
+      ['host-power', 1],
+      ['lag', 2],
+      ['storm', 1],
+      ['coord-pause', 2],
+      ['coord-crash', 1],
+      ['coord-slow', 1],
+      ['obs-delay', 1],
+      ['obs-dup', 1],
+      ['job-dup', 1],
+    ]);
+    const pickNode = (primaryBias: number): PgNode => {
+      const p = this.primaryNode();
+      return p && r.chance(primaryBias) ? p : this.node(r.pick(this.ids));
+    };
+    this.count(this.stats.faults, kind);
+    const s = this.settings;
+    switch (kind) {
+      case 'crash': {
+        const n = pickNode(0.6);
+        if (!n.powered || n.proc === 'dead') return;
+        this.tr(() => `FAULT crash ${n.id} (${n.role})`);
+        this.killPg(n, 'crashed');
+        return;
+      }
+      case 'hang-short':
+      case 'hang-long': {
+        const n = pickNode(0.6);
+        if (!n.powered || n.proc !== 'running') return;
+        const d = kind === 'hang-short' ? r.int(100, Math.floor(s.failAfterMs * 0.8)) : r.int(Math.ceil(s.failAfterMs * 1.2), s.failAfterMs * 2 + 2_000);
+        n.proc = 'stopped';
+        this.changed();
+        this.tr(() => `FAULT SIGSTOP ${n.id} (${n.role}) for ${d} ms`);
+        this.heal(d, () => {
+          if (n.proc !== 'stopped') return;
+          n.proc = 'running';
+          this.changed();
+          this.tr(() => `heal SIGCONT ${n.id}`);
+        });
+        return;
+      }
+      case 'agent-crash': {
+        const a = this.agents[pickNode(0.5).id]!;
+        if (a.crashed) return;
+        const d = r.int(500, 8_000);
+        a.crashed = true;
+        this.agentDown(a, 'crashed');
+        this.tr(() => `FAULT agent ${a.node} crashed for ${d} ms`);
+        this.heal(d, () => {
+          a.crashed = false;
+          this.tr(() => `heal agent ${a.node} restarts`);
+          this.bootAgent(a);
+        });
+        return;
+      }
+      case 'agent-partition': {
+        const a = this.agents[pickNode(0.5).id]!;
+        if (a.partitioned) return;
+        const d = r.int(500, 8_000);
+        a.partitioned = true;
+        this.tr(() => `FAULT agent ${a.node} cut off from Redis for ${d} ms`);
+        this.heal(d, () => {
+          a.partitioned = false;
+          this.tr(() => `heal agent ${a.node} reaches Redis again`);
+          this.kickWorker(a);
+          this.bootAgent(a);
+        });
+        return;
+      }
+      case 'host-partition': {
+        const n = pickNode(0.5);
+        if (n.isolated || !n.powered) return;
+        const d = r.int(1_000, 10_000);
+        n.isolated = true;
+        this.changed();
+        this.tr(() => `FAULT host ${n.id} (${n.role}, ${n.proc}) isolated for ${d} ms`);
+        this.heal(d, () => {
+          n.isolated = false;
+          this.changed();
+          this.tr(() => `heal host ${n.id} back on the network`);
+          const a = this.agents[n.id]!;
+          this.kickWorker(a);
+          this.bootAgent(a);
+        });
+        return;
+      }
+      case 'host-power': {
+        const n = pickNode(0.5);
+        if (!n.powered) return;
+        const d = r.int(1_000, 10_000);
+        const a = this.agents[n.id]!;
+        this.tr(() => `FAULT host ${n.id} (${n.role}) powered off for ${d} ms`);
+        n.powered = false;
+        n.proc = 'dead';
+        n.streaming = false;
+        this.changed();
+        this.agentDown(a, 'host powered off');
+        this.heal(d, () => {
+          n.powered = true;
+          this.changed();
+          this.tr(() => `heal host ${n.id} powered on`);
+          this.bootAgent(a);
+        });
+        return;
+      }
+      case 'lag': {
+        const replicas = this.ids.filter((id) => this.node(id).role === 'replica');
+        if (!replicas.length) return;
+        const n = this.node(r.pick(replicas));
+        const d = r.int(1_000, 10_000);
+        n.lagUntil = this.now + d;
+        this.tr(() => `FAULT lag burst on ${n.id} for ${d} ms`);
+        this.heal(d, () => {
+          n.lagUntil = 0;
+        });
+        return;
+      }
+      case 'storm': {
+        const p = this.primaryNode();
+        if (!p) return;
+        const d = r.int(500, 5_000);
+        p.stormUntil = this.now + d;
+        this.tr(() => `FAULT write storm on ${p.id} for ${d} ms`);
+        this.heal(d, () => {
+          p.stormUntil = 0;
+        });
+        return;
+      }
+      case 'coord-pause': {
+        const l = this.leader();
+        const c = l && r.chance(0.7) ? l : r.pick(this.coords);
+        if (!c.up || c.paused) return;
+        const d = r.int(500, 6_000);
+        c.paused = true;
+        // paused in the middle of a pass: its appends reach the fence after it resumes
+        if (this.isLeaderLocal(c) && r.chance(0.5)) {
+          const now = this.clock(c);
+          const decisions = decide(c.state, now, this.settings);
+          if (decisions.length) c.pendingAct = { decisions, before: c.state, decidedAt: now };
+        }
+        this.tr(() => `FAULT ${c.id} paused for ${d} ms${c.pendingAct ? ' mid-append' : ''}`);
+        this.heal(d, () => this.resume(c));
+        return;
+      }
+      case 'coord-crash': {
+        const l = this.leader();
+        const c = l && r.chance(0.7) ? l : r.pick(this.coords);
+        if (!c.up) return;
+        const d = r.int(500, 6_000);
+        c.up = false;
+        c.gen++;
+        c.token = null;
+        this.changed();
+        this.tr(() => `FAULT ${c.id} crashed for ${d} ms`);
+        this.heal(d, () => this.coldStart(c));
+        return;
+      }
+      case 'coord-slow': {
+        const c = r.pick(this.coords);
+        const d = r.int(1_000, 5_000);
+        c.slowUntil = this.now + d;
+        this.tr(() => `FAULT ${c.id} reads slowly for ${d} ms`);
+        this.heal(d, () => {
+          c.slowUntil = 0;
+        });
+        return;
+      }
+      case 'obs-delay': {
+        const d = r.int(1_000, 6_000);
+        this.obsDelayUntil = this.now + d;
+        this.tr(() => `FAULT observations delayed/reordered for ${d} ms`);
+        return;
+      }
+      case 'obs-dup': {
+        const d = r.int(1_000, 6_000);
+        this.obsDupUntil = this.now + d;
+        this.tr(() => `FAULT observations duplicated for ${d} ms`);
+        return;
+      }
+      case 'job-dup': {
+        const d = r.int(2_000, 8_000);
+        this.jobDupUntil = this.now + d;
+        this.tr(() => `FAULT jobs delivered twice for ${d} ms`);
+        return;
+      }
+    }
+  }
+
+  /* ---------------------------------------------------------------- invariants */
+
+  private tableOf(c: Coord): RoutingTable {
+    const s = c.state;
+    const k = c.tableKey;
+    if (!c.table || !k || k[0] !== s.nodes || k[1] !== s.primary || k[2] !== s.operation) {
+      c.table = routingTable(s);
+      c.tableKey = [s.nodes, s.primary, s.operation];
+    }
+    return c.table;
+  }
+
+  private checkAll(): void {
+    let journalMoved = false;
+    for (const c of this.coords) {
+      if (!c.up) continue;
+      if (c.state.logId !== c.checkedLogId) {
+        journalMoved = true;
+        c.checkedLogId = c.state.logId;
+        this.checkFold(c);
+      }
+    }
+    if (!journalMoved && this.checkedWorld === this.worldVersion) return;
+    this.checkedWorld = this.worldVersion;
+
+    // (1) never two writable primaries
+    let named: string[] = [];
+    for (const c of this.coords) {
+      if (!c.up) continue;
+      const t = this.tableOf(c);
+      if (!t.primary) continue;
+      const n = this.nodes[t.primary.id];
+      if (!n) {
+        this.violate('routing-names-unknown', `${c.id} routes writes to unknown node ${t.primary.id}`);
+        continue;
+      }
+      if (n.role !== 'primary') this.violate('routing-names-replica', `${c.id} routes writes to ${n.id}, which is a replica (${n.proc})`);
+      if (!named.includes(n.id)) named.push(n.id);
+    }
+    named = named.filter((id) => this.takingWrites(this.node(id)));
+    if (named.length > 1) this.violate('two-writable-primaries', `routed as writable and taking writes: ${named.join(', ')}`);
+
+    // physical split brain (not an invariant of the core: see the report)
+    let writers = 0;
+    for (const id of this.ids) if (this.takingWrites(this.node(id))) writers++;
+    if (writers > 1 && this.splitSince === null) {
+      this.splitSince = this.now;
+      this.stats.physicalSplitBrainRuns = 1;
+    } else if (writers <= 1 && this.splitSince !== null) {
+      this.stats.physicalSplitBrainMs += this.now - this.splitSince;
+      this.splitSince = null;
+    }
+  }
+
+  /** (4) the incrementally folded journal layer equals a fold of the journal from scratch */
+  private checkFold(c: Coord): void {
+    const idx = c.state.logId === '0-0' ? 0 : this.idIndex.get(c.state.logId);
+    if (idx === undefined) {
+      this.violate('fold-determinism', `${c.id} folded an id that is not in the journal: ${c.state.logId}`);
+      return;
+    }
+    const want = journalLayer(this.prefix[idx]!);
+    const got = journalLayer(c.state);
+    const diff = firstDiff(want, got, '');
+    if (diff) this.violate('fold-determinism', `${c.id} at ${c.state.logId}: ${diff}`);
+  }
+
+  /** (2) and (3), against the state the leader decided on */
+  private checkFailoverStarted(c: Coord, e: JournalOf<'failover.started'>, before: ClusterState, now: number): void {
+    if (e.evidence.length === 0) this.violate('failover-evidence', `${e.operationId} has no evidence`);
+    else if (e.from !== null && !e.evidence.some((x) => x.node === e.from)) this.violate('failover-evidence', `${e.operationId}: no evidence about the old primary ${e.from}`);
+    if (e.manual) return;
+    const s = this.settings;
+    const oldLsn = e.from ? (before.soft[e.from]?.lastLsn ?? null) : null;
+    const view = (id: string): { lsn: string | null; tl: number; lag: number | null } | null => {
+      const soft = before.soft[id];
+      const n = before.nodes[id];
+      if (!soft || !n || now - soft.receivedAt > s.agentTimeoutMs) return null;
+      const o = soft.obs;
+      if (n.priority <= 0 || !o.reachable || o.process === 'dead' || o.process === 'stopped' || o.role !== 'replica') return null;
+      const lsn = o.lsn ?? o.replayLsn;
+      return { lsn, tl: o.timeline ?? 0, lag: lsnDiff(oldLsn, lsn) };
+    };
+    const chosen = view(e.to);
+    if (!chosen) {
+      this.violate('failover-candidate', `${e.operationId}: ${e.to} was not an eligible replica as ${c.id} saw it`);
+      return;
+    }
+    const within = (v: { lsn: string | null; lag: number | null }): boolean => oldLsn === null || (v.lsn !== null && (v.lag ?? 0) <= s.maxLagOnFailoverBytes);
+    if (!within(chosen)) this.violate('failover-lag', `${e.operationId}: ${e.to} is ${chosen.lag ?? '?'} bytes behind ${e.from} (limit ${s.maxLagOnFailoverBytes})`);
+    for (const id of Object.keys(before.nodes)) {
+      if (id === e.from || id === e.to) continue;
+      const v = view(id);
+      if (!v || !within(v)) continue;
+      const better = v.tl > chosen.tl || (v.tl === chosen.tl && (parseLsn(v.lsn) ?? 0) > (parseLsn(chosen.lsn) ?? 0));
+      if (better) this.violate('failover-candidate', `${e.operationId}: chose ${e.to} (tl ${chosen.tl}, ${chosen.lsn}) over ${id} (tl ${v.tl}, ${v.lsn})`);
+    }
+    // in truth: how far behind the old primary's real position the candidate is
+    if (e.from) {
+      const from = this.nodes[e.from];
+      const to = this.nodes[e.to];
+      if (from && to && from.lsn - to.lsn > s.maxLagOnFailoverBytes) {
+        this.stats.truthLagExceeded++;
+        if (oldLsn === null) this.stats.truthLagExceededBlind++;
+        this.tr(() => `note: ${e.to} is ${from.lsn - to.lsn} bytes behind ${e.from} in truth (leader knew ${oldLsn ?? 'no LSN'} for ${e.from})`);
+      }
+    }
+  }
+
+  /** (5) every live coordinator routes writes to the same node, which takes writes */
+  private liveOk(): boolean {
+    let named: string | null = null;
+    for (const c of this.coords) {
+      if (!c.up) continue;
+      const t = this.tableOf(c);
+      if (!t.writable || !t.primary) return false;
+      if (named !== null && named !== t.primary.id) return false;
+      named = t.primary.id;
+    }
+    return named !== null && this.takingWrites(this.node(named));
+  }
+
+  private checkLiveness(): void {
+    const s = this.settings;
+    const majority = Math.floor(this.ids.length / 2) + 1;
+    const running = this.ids.filter((id) => this.node(id).proc === 'running');
+    const primaries = running.filter((id) => this.node(id).role === 'primary');
+    const replicas = running.filter((id) => this.node(id).role === 'replica');
+    // the most advanced dead primary's position: what a candidate must be close to
+    let excuse: string | null = null;
+    if (primaries.length === 0) {
+      let top = -1;
+      for (const id of this.ids) {
+        const n = this.node(id);
+        if (n.role === 'primary') top = Math.max(top, n.lsn);
+      }
+      const close = replicas.filter((id) => {
+        const n = this.node(id);
+        return n.priority > 0 && (top < 0 || top - n.lsn <= s.maxLagOnFailoverBytes);
+      });
+      if (close.length === 0) excuse = 'no replica within maxLagOnFailoverBytes of the dead primary';
+    }
+    if (!excuse && replicas.length + primaries.length < majority) excuse = 'no majority of running nodes';
+    if (excuse) {
+      this.count(this.stats.livenessExcused, excuse);
+      this.tr(() => `liveness excused: ${excuse}`);
+      return;
+    }
+    this.stats.livenessChecked++;
+    const l = this.leader();
+    const why = l ? (l.state.blocked ?? `operation ${l.state.operation?.id ?? 'none'}, primary ${l.state.primary ?? 'none'}`) : 'no leader';
+    const nodes = this.ids.map((id) => {
+      const n = this.node(id);
+      return `${id}:${n.role}/${n.proc}/tl${this.tl(n)}/${formatLsn(n.lsn)}${n.upstream ? '→' + n.upstream : ''}${n.streaming ? '+' : ''}`;
+    });
+    this.violate('liveness', `not writable ${QUIET_MS} ms after the faults stopped (${why}); nodes ${nodes.join(' ')}`);
+  }
+
+  private finalChecks(): void {
+    // a literal re-fold of the whole journal from scratch agrees with the memoized prefix
+    const all = fold(
+      initialState(CLUSTER),
+      this.journal.map((r): CoreEvent => ({ kind: 'journal', id: r.id, entry: r.entry })),
+    );
+    const diff = firstDiff(journalLayer(this.prefix[this.prefix.length - 1]!), journalLayer(all), '');
+    if (diff) this.violate('fold-determinism', `re-fold from scratch differs: ${diff}`);
+    // the fence: every entry carries the epoch of the lease it was written under, epochs never go back
+    let epoch = 0;
+    for (const r of this.journal) {
+      if (r.entry.epoch < epoch) this.violate('fence', `${r.id} carries epoch ${r.entry.epoch} after epoch ${epoch}`);
+      epoch = Math.max(epoch, r.entry.epoch);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+function journalLayer(s: ClusterState): Record<string, unknown> {
+  return {
+    epoch: s.epoch,
+    leader: s.leader,
+    paused: s.paused,
+    primary: s.primary,
+    nodes: s.nodes,
+    // the promote job's result arrives on the observation stream: soft
+    operation: s.operation ? { ...s.operation, promoteResult: null } : null,
+    opSeq: s.opSeq,
+    lastFailoverAt: s.lastFailoverAt,
+    generation: s.generation,
+    generationAt: s.generationAt,
+    logId: s.logId,
+    blocked: s.blocked,
+    history: s.history,
+  };
+}
+
+function firstDiff(a: unknown, b: unknown, path: string): string | null {
+  if (a === b) return null;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return `${path || '/'}: ${JSON.stringify(a)} ≠ ${JSON.stringify(b)}`;
+  if (Array.isArray(a) !== Array.isArray(b)) return `${path}: array vs object`;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  for (const k of new Set([...ka, ...kb])) {
+    const d = firstDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}/${k}`);
+    if (d) return d;
+  }
+  return null;
+}
+
+function describe(e: JournalEntry): string {
+  switch (e.type) {
+    case 'node.registered':
+      return `${e.type} ${e.node} prio ${e.priority}`;
+    case 'node.health-changed':
+      return `${e.type} ${e.node} ${e.healthy ? 'healthy' : 'UNHEALTHY'} (${e.reason})`;
+    case 'node.role-changed':
+      return `${e.type} ${e.node} ${e.role} (${e.reason})`;
+    case 'failover.started':
+      return `${e.type} ${e.operationId} ${e.from ?? '-'} → ${e.to} (${e.reason}) lost ${e.lostBytes}`;
+    case 'promotion.requested':
+      return `${e.type} ${e.node} ${e.jobId}`;
+    case 'promotion.succeeded':
+    case 'promotion.failed':
+      return `${e.type} ${e.operationId} ${e.node}${'reason' in e ? ' (' + e.reason + ')' : ''}`;
+    case 'follow.requested':
+      return `${e.type} ${e.node} ${e.action} → ${e.upstream}`;
+    case 'failover.completed':
+      return `${e.type} ${e.operationId} ${e.outcome} (${e.reason})`;
+    case 'failover.blocked':
+      return `${e.type} (${e.reason})`;
+    case 'leader.changed':
+      return `${e.type} ${e.coordinator}`;
+    default:
+      return e.type;
+  }
+}
+
+export function runSchedule(seed: number, opts: RunOptions = {}): RunResult {
+  return new World(seed, opts).run();
+}
