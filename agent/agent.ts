@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -19,7 +20,7 @@ import { ManagedPostgres, type Upstream } from './managed.js';
 export interface JobData {
   epoch: number;
   operationId: string;
-  action: 'promote' | 'demote' | 'follow' | 'rejoin';
+  action: 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence';
   node: string;
   upstream?: Upstream;
 }
@@ -63,7 +64,8 @@ export class Agent {
     private readonly log: Logger,
   ) {
     this.k = keys(cfg.cluster);
-    this.redis = new Redis(cfg.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, connectTimeout: 2000 });
+    // fail fast when Redis is away: the probe loop must keep its rhythm to fence in time
+    this.redis = new Redis(cfg.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, connectTimeout: 1000, commandTimeout: 1000 });
     this.redis.on('error', (err) => this.log.debug({ err: err.message }, 'redis error'));
     this.prober = new PostgresProber(this.target(), cfg.probeTimeoutMs, () => this.probeNow());
     this.managed = cfg.dataDir ? new ManagedPostgres(cfg.dataDir, cfg.port, cfg.node, cfg.user, log) : null;
@@ -215,6 +217,7 @@ export class Agent {
     if (p.error) obs.error = p.error;
     if (p.errorMessage) obs.errorMessage = p.errorMessage;
     if ('standbys' in p && p.standbys) obs.standbys = p.standbys;
+    if ('readOnly' in p && p.readOnly && p.role === 'primary') obs.fenced = true;
     const peer = await this.peerView();
     if (peer) obs.peer = peer;
     return obs;
@@ -223,7 +226,47 @@ export class Agent {
   private async probeOnce(): Promise<void> {
     await this.refreshPrimary();
     const obs = await this.observe();
-    await this.redis.xadd(this.k.obs, 'MAXLEN', '~', OBS_MAXLEN, '*', 'e', JSON.stringify(obs));
+    if (obs.fenced) this.fenced = true;
+    try {
+      await this.redis.xadd(this.k.obs, 'MAXLEN', '~', OBS_MAXLEN, '*', 'e', JSON.stringify(obs));
+      this.lastRedisOk = performance.now();
+    } catch (err) {
+      await this.maybeFence(obs);
+      throw err;
+    }
+  }
+
+  /* -------------------------------------------------------------- fencing */
+
+  /** monotonic time of the last observation Redis accepted (our primary lease, as the coordinators see it) */
+  private lastRedisOk = performance.now();
+  fenced = false;
+
+  /**
+   * Self-fencing: a primary that cannot reach Redis for fenceAfterMs, and sees none of
+   * its replicas connected, refuses writes. By then the coordinators may fail it over
+   * (they wait fenceAfterMs plus a margin after its last observation).
+   */
+  private async maybeFence(obs: Observation): Promise<void> {
+    if (this.fenced || obs.role !== 'primary' || !obs.reachable) return;
+    const lostFor = performance.now() - this.lastRedisOk;
+    if (lostFor < this.cfg.fenceAfterMs) return;
+    const connected = (obs.standbys ?? []).filter((s) => s.state === 'streaming').length;
+    if (connected > 0) return;
+    this.log.error({ lostForMs: Math.round(lostFor), fenceAfterMs: this.cfg.fenceAfterMs }, 'lost Redis with no replica connected: fencing the primary (read-only)');
+    await this.setReadOnly(true);
+    this.fenced = true;
+  }
+
+  /** default_transaction_read_only for new transactions, and end the sessions that could still write. */
+  private async setReadOnly(on: boolean): Promise<void> {
+    await withClient(this.target(), 2_000, async (c) => {
+      await c.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
+      await c.query('SELECT pg_reload_conf()');
+      if (on) {
+        await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND usename IS NOT NULL AND application_name <> 'switchyard-agent'");
+      }
+    });
   }
 
   /** Can this host reach the current primary's port? (Not probed for ourselves.) */
@@ -296,6 +339,11 @@ export class Agent {
         case 'rejoin':
           outcome = await this.rejoin(requireUpstream(data));
           break;
+        case 'unfence':
+          await this.setReadOnly(false);
+          this.fenced = false;
+          outcome = 'unfenced: taking writes again';
+          break;
         default:
           throw new JobRefused('unknown-action', `unknown action ${String((data as { action: unknown }).action)}`);
       }
@@ -317,11 +365,11 @@ export class Agent {
     return withClient(this.target(), 5_000, async (c) => {
       const rec = await c.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
       if (!rec.rows[0]?.rec) return 'already primary';
+      // a node fenced while it was a primary keeps the setting in postgresql.auto.conf
+      await c.query('ALTER SYSTEM RESET default_transaction_read_only');
+      await c.query('SELECT pg_reload_conf()');
       const res = await c.query<{ ok: boolean }>('SELECT pg_promote(true, 60) AS ok');
       if (!res.rows[0]?.ok) throw new Error('pg_promote returned false');
-      if (this.managed) {
-        // standby.signal is gone now; a restart of this node must not make it a standby again
-      }
       return 'promoted';
     });
   }

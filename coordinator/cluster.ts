@@ -269,6 +269,7 @@ export class ClusterRuntime extends EventEmitter {
     if (d.type === 'promotion.requested') d.jobId = jobIdFor(epoch, d.operationId, 'promote', d.node);
     if (d.type === 'follow.requested') d.jobId = jobIdFor(epoch, d.operationId, d.action, d.node);
     if (d.type === 'demotion.requested') d.jobId = jobIdFor(epoch, d.operationId, 'demote', d.node);
+    if (d.type === 'unfence.requested') d.jobId = jobIdFor(epoch, d.operationId, 'unfence', d.node);
     return { ...d, v: 1, at: Date.now(), epoch };
   }
 

@@ -34,6 +34,8 @@ export const AgentConfig = Type.Object(
     database: Type.String({ default: 'postgres' }),
     probeIntervalMs: Type.Integer({ minimum: 20, default: 250 }),
     probeTimeoutMs: Type.Integer({ minimum: 50, default: 1000 }),
+    /** a primary that cannot reach Redis this long, with no replica connected, refuses writes */
+    fenceAfterMs: Type.Integer({ minimum: 500, default: 4000 }),
     logLevel: Type.String({ default: 'info' }),
   },
   { additionalProperties: false },

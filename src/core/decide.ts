@@ -11,7 +11,7 @@ import { lsnDiff, parseLsn } from './lsn.js';
 import type { Settings } from './settings.js';
 import type { ClusterState, NodeInfo, Operation, PendingCommand, SoftNode } from './state.js';
 
-export type JobAction = 'promote' | 'demote' | 'follow' | 'rejoin';
+export type JobAction = 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence';
 
 export interface JobSpec {
   node: string;
@@ -56,9 +56,10 @@ export function evidenceOf(state: ClusterState, id: string, now: number): Eviden
 }
 
 /** What the other agents see of `target` from their hosts. */
-export function peerViews(state: ClusterState, target: string, now: number, s: Settings): { voters: number; unreachable: number; reachable: number } {
+export function peerViews(state: ClusterState, target: string, now: number, s: Settings): { voters: number; unreachable: number; refused: number; reachable: number } {
   let voters = 0;
   let unreachable = 0;
+  let refused = 0;
   let reachable = 0;
   for (const id of Object.keys(state.nodes)) {
     if (id === target) continue;
@@ -66,9 +67,12 @@ export function peerViews(state: ClusterState, target: string, now: number, s: S
     const soft = state.soft[id];
     if (isSilent(soft, now, s) || !soft?.obs.peer || soft.obs.peer.node !== target) continue;
     if (soft.obs.peer.reachable) reachable++;
-    else unreachable++;
+    else {
+      unreachable++;
+      if (soft.obs.peer.error === 'refused') refused++;
+    }
   }
-  return { voters, unreachable, reachable };
+  return { voters, unreachable, refused, reachable };
 }
 
 /** The health a node should have in the journal, from what its agent (and its peers) report. */
@@ -87,6 +91,7 @@ export function observedHealth(state: ClusterState, id: string, now: number, s: 
   if (o.process === 'stopped') return { healthy: false, reason: 'process stopped' };
   if (!o.reachable) return { healthy: false, reason: `unreachable: ${o.error ?? 'unknown'}` };
   if (isPrimary) {
+    if (o.role === 'primary' && o.fenced) return { healthy: false, reason: 'fenced: refuses writes after losing Redis' };
     if (o.role === 'primary') return { healthy: true, reason: 'primary' };
     // its newest report predates its promotion: wait for the next one
     const promotedAt = state.nodes[id]?.promotedAt ?? null;
@@ -116,15 +121,31 @@ export function primaryVerdict(state: ClusterState, now: number, s: Settings): P
   const id = state.primary;
   if (!id) return { failed: false, definitive: false, reason: 'no primary' };
   const soft = state.soft[id];
-  // never heard from (e.g. a coordinator that just started): only the peers can tell
-  if (!soft || isSilent(soft, now, s)) {
+  // A silent agent is not a dead primary: only the peers can tell. Never heard from
+  // (a coordinator that started during the outage) counts as silent for long.
+  const silentMs = soft ? now - soft.receivedAt : Number.POSITIVE_INFINITY;
+  if (!soft || isSilent(soft, now, s) || silentMs > s.peerRefusedAfterMs) {
     const peers = peerViews(state, id, now, s);
     const majority = Math.floor(peers.voters / 2) + 1;
-    if (peers.voters > 0 && peers.unreachable >= majority) {
-      return { failed: true, definitive: false, reason: `agent silent and ${peers.unreachable} of ${peers.voters} peers cannot reach the primary` };
+    const enough = peers.voters > 0;
+    // nothing listens on its port: nothing can take writes, no need to wait for its lease
+    if (enough && peers.refused >= majority && silentMs > s.peerRefusedAfterMs) {
+      return { failed: true, definitive: true, reason: `agent silent and a majority of peers get connection refused from the primary` };
     }
-    return { failed: false, definitive: false, reason: `agent silent; ${peers.unreachable} of ${peers.voters} peers cannot reach it (need ${majority})` };
+    if (soft && !isSilent(soft, now, s)) {
+      // not silent for long yet: fall through to what the agent last said
+    } else if (enough && peers.unreachable >= majority) {
+      // the primary may be partitioned and still up: it fences itself fenceAfterMs after
+      // losing Redis; its lease ends a margin later
+      if (silentMs < s.fenceAfterMs + s.fenceMarginMs) {
+        return { failed: false, definitive: false, reason: 'agent silent and a majority of peers cannot reach the primary: waiting for its lease to end' };
+      }
+      return { failed: true, definitive: false, reason: 'agent silent, its lease over, and a majority of peers cannot reach the primary' };
+    } else {
+      return { failed: false, definitive: false, reason: 'agent silent; no majority of peers that cannot reach it' };
+    }
   }
+  if (!soft) return { failed: false, definitive: false, reason: 'no observation of the primary yet' };
   const o = soft.obs;
   const downFor = soft.unreachableSince === null ? 0 : now - soft.unreachableSince;
   if (o.process === 'dead') {
@@ -290,8 +311,18 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
     return out;
   }
 
-  // 7. reconcile: every other node is a replica of the primary
+  // 7. reconcile: a self-fenced primary that is still the primary takes writes again …
   const primary = state.primary ? state.nodes[state.primary] : undefined;
+  const pSoft = primary ? state.soft[primary.id] : undefined;
+  if (primary && pSoft && !isSilent(pSoft, now, s) && pSoft.obs.fenced && pSoft.obs.role === 'primary' && pSoft.obs.reachable) {
+    const p = primary.pending;
+    if (!(p && p.action === 'unfence' && now - p.at < s.jobRetryMs)) {
+      const operationId = `unfence-${primary.id}-${now.toString(36)}`;
+      append({ type: 'unfence.requested', operationId, node: primary.id, jobId: '' });
+      out.push({ type: 'job', job: { node: primary.id, action: 'unfence', operationId } });
+    }
+  }
+  // … and every other node is a replica of the primary
   if (primary && state.nodes[primary.id]?.healthy) {
     for (const n of Object.values(state.nodes)) {
       if (n.id === primary.id) continue;
@@ -316,7 +347,7 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
  *
  *   switchover:  demoting ──demote ok──▶ catching-up ──target has the LSN──▶ promoting ──▶ done
  *                   │ fails / times out: aborted, the primary keeps its role
- *                   catching-up times out: retarget to the old primary (roll back)
+ *                   catching-up times out: retarget to the old primary (roll back), aborted once it is promoted again
  *   failover:    promoting ──promoted──▶ follow/rejoin jobs, done
  *                   │ fails / times out: failed
  */
@@ -369,6 +400,8 @@ function progressOperation(state: ClusterState, op: Operation, now: number, s: S
         out.push({ type: 'job', job: { node: id, action, operationId: op.id, upstream: upstreamOf(target) } });
       }
     }
+    // a switchover rolled back to its old primary did not happen: the primary keeps its role
+    if (op.to === op.from) return finish('aborted', `rolled back: ${op.to} promoted again`);
     return finish('success', `${op.to} promoted`);
   }
   if (op.promoteResult && !op.promoteResult.ok) {

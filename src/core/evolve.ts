@@ -171,6 +171,8 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
         : state;
     case 'demotion.requested':
       return state;
+    case 'unfence.requested':
+      return setNode(state, e.node, { pending: { operationId: e.operationId, action: 'unfence', upstream: e.node, at: e.at } });
     case 'demotion.succeeded':
       return state.operation && state.operation.id === e.operationId
         ? { ...state, operation: { ...state.operation, phase: 'catching-up', phaseAt: e.at, demoteLsn: e.lsn } }

@@ -17,6 +17,19 @@ export interface Settings {
   cooldownMs: number;
   /** A follow/rejoin job that has not taken effect is sent again after this long. */
   jobRetryMs: number;
+  /**
+   * A primary's agent that cannot reach Redis for this long (and sees no replica
+   * connected) makes its node refuse writes. Every observation renews the primary's
+   * lease for this long: must match the agents' `fenceAfterMs`.
+   */
+  fenceAfterMs: number;
+  /** A silent primary's lease is over only fenceMarginMs after fenceAfterMs (clock drift, the fencing itself). */
+  fenceMarginMs: number;
+  /**
+   * A primary whose agent is silent this long while a majority of peers get "connection
+   * refused" from its port is failed over without waiting for its lease: nothing listens.
+   */
+  peerRefusedAfterMs: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -27,6 +40,9 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   promoteTimeoutMs: 15_000,
   cooldownMs: 10_000,
   jobRetryMs: 15_000,
+  fenceAfterMs: 4_000,
+  fenceMarginMs: 1_000,
+  peerRefusedAfterMs: 1_000,
 });
 
 export function withDefaults(partial: Partial<Settings> | undefined): Settings {

@@ -30,7 +30,7 @@ export interface NodeInfo {
 
 export interface PendingJob {
   operationId: string;
-  action: 'follow' | 'rejoin';
+  action: 'follow' | 'rejoin' | 'unfence';
   upstream: string;
   at: number;
 }

@@ -103,6 +103,8 @@ export const CommandRejected = entry('command.rejected', {
   action: Type.String({ maxLength: 32 }),
   reason: Type.String({ maxLength: 1000 }),
 });
+/** The leader asks a self-fenced primary to take writes again (it is still the journal's primary). */
+export const UnfenceRequested = entry('unfence.requested', { operationId: OpId, node: Id, jobId: Type.String() });
 /** Switchover: the old primary is asked to stop taking writes and step down. */
 export const DemotionRequested = entry('demotion.requested', { operationId: OpId, node: Id, jobId: Type.String() });
 /** Switchover: the old primary is down; the target must reach `lsn` before it is promoted. */
@@ -140,6 +142,7 @@ export const JournalEntry = Type.Union([
   DemotionRequested,
   DemotionSucceeded,
   OperationRetargeted,
+  UnfenceRequested,
 ]);
 export type JournalEntry = Static<typeof JournalEntry>;
 export type JournalType = JournalEntry['type'];

@@ -76,6 +76,8 @@ export const ObservationV1 = Type.Object({
   peer: Type.Optional(PeerView),
   /** highest leader epoch this agent has seen on a job */
   epochSeen: Type.Integer({ minimum: 0 }),
+  /** the agent made its node refuse writes (it lost Redis with no replica connected) */
+  fenced: Type.Optional(Type.Boolean()),
 });
 export type Observation = Static<typeof ObservationV1>;
 

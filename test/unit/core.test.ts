@@ -225,13 +225,31 @@ describe('silent primary agent', () => {
     expect(sim.table()).toMatchObject({ writable: true, primary: { id: 'pg1' } });
   });
 
-  it('a majority of peers that cannot reach it: failover', () => {
+  it('a majority of peers that cannot reach it (timeouts): failover only once the primary’s lease is over', () => {
     const sim = healthyCluster();
     sim.beat(2_000, { pg2: reaches(false), pg3: reaches(false) }, ['pg1']);
     expect(sim.beat(1_000 + S.agentTimeoutMs, {}, ['pg1']).types).toEqual([]); // not silent yet
-    const d = sim.beat(1_000 + S.agentTimeoutMs + 1, {}, ['pg1']);
-    expect(d.one('node.health-changed')).toMatchObject({ node: 'pg1', healthy: false, reason: 'agent silent' });
-    expect(d.one('failover.started')).toMatchObject({ from: 'pg1', reason: expect.stringContaining('2 of 2 peers') });
+    const silent = sim.beat(1_000 + S.agentTimeoutMs + 1, {}, ['pg1']);
+    expect(silent.one('node.health-changed')).toMatchObject({ node: 'pg1', healthy: false, reason: 'agent silent' });
+    // it may be partitioned and still up: it fences itself fenceAfterMs after losing Redis
+    expect(silent.types).not.toContain('failover.started');
+    expect(primaryVerdict(sim.state, 1_000 + S.fenceAfterMs + S.fenceMarginMs - 1, S)).toMatchObject({ failed: false, reason: expect.stringContaining('lease') });
+    const d = sim.beat(1_000 + S.fenceAfterMs + S.fenceMarginMs, {}, ['pg1']);
+    expect(d.one('failover.started')).toMatchObject({ from: 'pg1', reason: expect.stringContaining('lease over') });
+  });
+
+  it('a majority of peers get connection refused: failover after peerRefusedAfterMs, no lease wait', () => {
+    const sim = healthyCluster();
+    const refused = { peer: { node: 'pg1', reachable: false, error: 'refused' as const } };
+    expect(sim.beat(1_000 + S.peerRefusedAfterMs, { pg2: refused, pg3: refused }, ['pg1']).types).not.toContain('failover.started');
+    const d = sim.beat(1_000 + S.peerRefusedAfterMs + 1, {}, ['pg1']);
+    expect(d.one('failover.started')).toMatchObject({ from: 'pg1', reason: expect.stringContaining('connection refused') });
+  });
+
+  it('one refused peer out of two is no majority', () => {
+    const sim = healthyCluster();
+    sim.beat(2_000, { pg2: { peer: { node: 'pg1', reachable: false, error: 'refused' } }, pg3: reaches(true) }, ['pg1']);
+    expect(sim.beat(30_000, {}, ['pg1']).types).not.toContain('failover.started');
   });
 
   it('less than a majority: no failover (but no longer routed as writable)', () => {
@@ -714,5 +732,34 @@ describe('failover without flapping or misleading entries', () => {
     sim.observe(2_000, obs('pg1', DEAD));
     sim.pass(2_000);
     expect(sim.state.operation?.to).toBe('pg3');
+  });
+});
+
+describe('self-fenced primary', () => {
+  it('a fenced primary is not writable, is not failed over, and is sent one unfence job', () => {
+    const sim = healthyCluster();
+    sim.observe(2_000, obs('pg1', { role: 'primary', fenced: true }));
+    const d = sim.pass(2_000);
+    expect(d.of('node.health-changed')).toContainEqual(expect.objectContaining({ node: 'pg1', healthy: false, reason: expect.stringContaining('fenced') }));
+    sim.pass(2_000);
+    expect(sim.table().writable).toBe(false);
+    expect(sim.entries('unfence.requested')).toHaveLength(1);
+    expect(sim.jobs.filter((j) => j.action === 'unfence')).toEqual([expect.objectContaining({ node: 'pg1' })]);
+    expect(sim.entries('failover.started')).toHaveLength(0);
+    // not again within jobRetryMs
+    sim.observe(2_500, obs('pg1', { role: 'primary', fenced: true }));
+    sim.pass(2_500);
+    expect(sim.entries('unfence.requested')).toHaveLength(1);
+    // unfenced: healthy and writable again
+    sim.observe(3_000, obs('pg1', { role: 'primary' }));
+    sim.settle(3_000);
+    expect(sim.table()).toMatchObject({ writable: true, primary: { id: 'pg1' } });
+  });
+
+  it('a fenced node that is not the primary is never unfenced', () => {
+    const sim = healthyCluster();
+    sim.observe(2_000, obs('pg2', { fenced: true }));
+    sim.settle(2_000);
+    expect(sim.entries('unfence.requested')).toHaveLength(0);
   });
 });

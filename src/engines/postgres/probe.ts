@@ -26,6 +26,8 @@ export interface PgProbe {
   upstream: string | null;
   walReceiver: string | null;
   standbys?: ReplicationPeer[];
+  /** default_transaction_read_only is on (a fenced primary) */
+  readOnly?: boolean;
 }
 
 const PROBE_SQL = `
@@ -40,6 +42,7 @@ SELECT r.rec,
   (SELECT status FROM pg_stat_wal_receiver) AS wr_status,
   (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver WHERE sender_host IS NOT NULL) AS sender,
   current_setting('primary_conninfo') AS conninfo,
+  current_setting('default_transaction_read_only') = 'on' AS ro,
   CASE WHEN r.rec THEN NULL ELSE (SELECT json_agg(json_build_object(
       'name', application_name, 'state', state, 'replayLsn', replay_lsn::text, 'flushLsn', flush_lsn::text,
       'replayLagMs', floor(extract(epoch FROM replay_lag) * 1000), 'syncState', sync_state))
@@ -136,6 +139,7 @@ export class PostgresProber {
         walReceiver: rec ? ((row.wr_status as string | null) ?? null) : null,
       };
       if (!rec) probe.standbys = ((row.standbys as ReplicationPeer[] | null) ?? []).slice(0, 64);
+      if (row.ro === true) probe.readOnly = true;
       return probe;
     } catch (err) {
       // a failed query leaves the connection in doubt: start over next time
