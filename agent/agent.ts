@@ -20,9 +20,10 @@ import { ManagedPostgres, type Upstream } from './managed.js';
 export interface JobData {
   epoch: number;
   operationId: string;
-  action: 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence';
+  action: 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence' | 'sync';
   node: string;
   upstream?: Upstream;
+  sync?: { names: string[]; count: number };
 }
 
 /** A job refused on purpose: reported with a code, never retried. */
@@ -320,7 +321,7 @@ export class Agent {
     this.log.info({ jobId: job.id, action: data.action, epoch: data.epoch }, 'job received');
     try {
       if (data.node !== this.cfg.node) throw new JobRefused('wrong-node', `job for ${data.node} sent to ${this.cfg.node}`);
-      await this.checkEpoch(data, data.action !== 'follow');
+      await this.checkEpoch(data, data.action !== 'follow' && data.action !== 'sync');
       let outcome: string;
       let lsn: string | undefined;
       switch (data.action) {
@@ -339,6 +340,12 @@ export class Agent {
         case 'rejoin':
           outcome = await this.rejoin(requireUpstream(data));
           break;
+        case 'sync': {
+          const r = await this.setSync(data);
+          outcome = r.message;
+          lsn = r.lsn;
+          break;
+        }
         case 'unfence':
           await this.setReadOnly(false);
           this.fenced = false;
@@ -365,8 +372,10 @@ export class Agent {
     return withClient(this.target(), 5_000, async (c) => {
       const rec = await c.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
       if (!rec.rows[0]?.rec) return 'already primary';
-      // a node fenced while it was a primary keeps the setting in postgresql.auto.conf
+      // a node fenced while it was a primary keeps the setting in postgresql.auto.conf; a
+      // new primary starts without synchronous standbys (the leader sets them up again)
       await c.query('ALTER SYSTEM RESET default_transaction_read_only');
+      await c.query('ALTER SYSTEM RESET synchronous_standby_names');
       await c.query('SELECT pg_reload_conf()');
       const res = await c.query<{ ok: boolean }>('SELECT pg_promote(true, 60) AS ok');
       if (!res.rows[0]?.ok) throw new Error('pg_promote returned false');
@@ -396,6 +405,32 @@ export class Agent {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * Synchronous mode, on the primary: set synchronous_standby_names, wait until the
+   * walsenders apply it (pg_stat_replication shows the named standbys as sync), and
+   * report the LSN from which every commit waits for them.
+   */
+  private async setSync(data: JobData): Promise<{ message: string; lsn: string }> {
+    const sync = data.sync;
+    if (!sync || !Array.isArray(sync.names) || sync.names.length === 0 || !Number.isInteger(sync.count)) throw new JobRefused('bad-job', 'sync needs { names, count }');
+    const value = `FIRST ${sync.count} (${sync.names.map((n) => `"${n.replace(/"/g, '')}"`).join(', ')})`;
+    return withClient(this.target(), 5_000, async (c) => {
+      const rec = await c.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
+      if (rec.rows[0]?.rec) throw new JobRefused('not-primary', 'synchronous_standby_names is set on the primary only');
+      await c.query(`ALTER SYSTEM SET synchronous_standby_names = ${quoteLiteral(value)}`);
+      await c.query('SELECT pg_reload_conf()');
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const r = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = ANY($1) AND state = 'streaming' AND sync_state = 'sync'", [sync.names]);
+        const streaming = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = ANY($1) AND state = 'streaming'", [sync.names]);
+        if ((r.rows[0]?.n ?? 0) >= (streaming.rows[0]?.n ?? 0) || Date.now() > deadline) break;
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      const lsn = await c.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+      return { message: `synchronous_standby_names = ${value}`, lsn: lsn.rows[0]!.lsn };
+    });
   }
 
   private async follow(up: Upstream): Promise<string> {

@@ -270,6 +270,7 @@ export class ClusterRuntime extends EventEmitter {
     if (d.type === 'follow.requested') d.jobId = jobIdFor(epoch, d.operationId, d.action, d.node);
     if (d.type === 'demotion.requested') d.jobId = jobIdFor(epoch, d.operationId, 'demote', d.node);
     if (d.type === 'unfence.requested') d.jobId = jobIdFor(epoch, d.operationId, 'unfence', d.node);
+    if (d.type === 'sync.requested') d.jobId = jobIdFor(epoch, d.operationId, 'sync', d.node);
     return { ...d, v: 1, at: Date.now(), epoch };
   }
 
@@ -289,7 +290,7 @@ export class ClusterRuntime extends EventEmitter {
     const jobId = jobIdFor(epoch, job.operationId, job.action, job.node);
     await this.queue(job.node).add(
       job.action,
-      { epoch, operationId: job.operationId, action: job.action, node: job.node, upstream: job.upstream },
+      { epoch, operationId: job.operationId, action: job.action, node: job.node, upstream: job.upstream, sync: job.sync },
       { jobId, attempts: 1, removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } },
     );
     this.log.info({ jobId, node: job.node, action: job.action }, 'job sent');

@@ -13,6 +13,10 @@ export const Settings = Type.Object(
     promoteTimeoutMs: Type.Optional(Type.Integer({ minimum: 100 })),
     cooldownMs: Type.Optional(Type.Integer({ minimum: 0 })),
     jobRetryMs: Type.Optional(Type.Integer({ minimum: 100 })),
+    fenceAfterMs: Type.Optional(Type.Integer({ minimum: 500 })),
+    fenceMarginMs: Type.Optional(Type.Integer({ minimum: 0 })),
+    peerRefusedAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
+    synchronous: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

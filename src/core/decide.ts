@@ -11,7 +11,7 @@ import { lsnDiff, parseLsn } from './lsn.js';
 import type { Settings } from './settings.js';
 import type { ClusterState, NodeInfo, Operation, PendingCommand, SoftNode } from './state.js';
 
-export type JobAction = 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence';
+export type JobAction = 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence' | 'sync';
 
 export interface JobSpec {
   node: string;
@@ -19,6 +19,8 @@ export interface JobSpec {
   operationId: string;
   /** the primary to follow (follow, rejoin), or to hand over to (demote) */
   upstream?: { id: string; host: string; port: number };
+  /** sync: synchronous_standby_names = FIRST <count> (<names>) */
+  sync?: { names: string[]; count: number };
 }
 
 export type Decision = { type: 'append'; entry: JournalDraft } | { type: 'job'; job: JobSpec };
@@ -192,9 +194,15 @@ export function chooseCandidate(state: ClusterState, now: number, s: Settings, o
   const oldLsn = old ? state.soft[old]?.lastLsn ?? null : null;
   const rejected: string[] = [];
   const eligible: Array<{ id: string; tl: number; lsn: number; prio: number }> = [];
+  const syncOnly = s.synchronous ? new Set(state.sync) : null;
+  if (syncOnly && syncOnly.size === 0) return { ok: false, reason: 'no candidate: synchronous mode and no synchronous standby is established' };
   for (const n of Object.values(state.nodes)) {
     if (n.id === old) continue;
     if (only && n.id !== only) continue;
+    if (syncOnly && !syncOnly.has(n.id)) {
+      rejected.push(`${n.id}: not a synchronous standby`);
+      continue;
+    }
     const soft = state.soft[n.id];
     if (isSilent(soft, now, s)) {
       rejected.push(`${n.id}: agent silent`);
@@ -322,6 +330,8 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
       out.push({ type: 'job', job: { node: primary.id, action: 'unfence', operationId } });
     }
   }
+  // … synchronous mode keeps one synchronous standby …
+  if (s.synchronous && primary && primary.healthy && !state.paused) maintainSync(state, primary, now, s, out);
   // … and every other node is a replica of the primary
   if (primary && state.nodes[primary.id]?.healthy) {
     for (const n of Object.values(state.nodes)) {
@@ -475,5 +485,49 @@ function carryOut(state: ClusterState, cmd: PendingCommand, now: number, s: Sett
       }
       return true;
     }
+  }
+}
+
+/**
+ * Synchronous mode: keep one journaled synchronous standby J that holds every
+ * acknowledged commit, and fail over only to it.
+ *
+ *   J = []   → ask FIRST 1 (D); once D has flushed past the LSN it was applied at: J = [D]
+ *   J = [D]  → FIRST 1 (D), steady
+ *   J = [S]  and S no longer streaming → FIRST 2 (S, D): commits need both; once D has
+ *              flushed past the LSN that was applied at, J = [D], then FIRST 1 (D)
+ *
+ * At every moment every acknowledged commit is on the journaled standby.
+ */
+function maintainSync(state: ClusterState, primary: NodeInfo, now: number, s: Settings, out: Decision[]): void {
+  const pObs = state.soft[primary.id]?.obs;
+  if (!pObs || isSilent(state.soft[primary.id], now, s) || pObs.role !== 'primary') return;
+  const standbys = new Map((pObs.standbys ?? []).map((x) => [x.name, x]));
+  const usable = (id: string | undefined): boolean => !!id && id !== primary.id && !!state.nodes[id]?.healthy && standbys.get(id)?.state === 'streaming';
+  const j = state.sync;
+  let d: string | undefined = j.length === 1 && usable(j[0]) ? j[0] : undefined;
+  if (!d) {
+    const best = Object.values(state.nodes)
+      .filter((n) => n.priority > 0 && usable(n.id))
+      .sort((a, b) => (parseLsn(standbys.get(b.id)?.flushLsn) ?? 0) - (parseLsn(standbys.get(a.id)?.flushLsn) ?? 0) || b.priority - a.priority || (a.id < b.id ? -1 : 1));
+    d = best[0]?.id;
+  }
+  if (!d) return; // nothing to make synchronous: commits wait for J, or stay asynchronous
+  const want = j.length === 1 && j[0] !== d ? { names: [j[0]!, d], count: 2 } : { names: [d], count: 1 };
+  const req = state.syncRequest;
+  const same = !!req && req.node === primary.id && req.count === want.count && req.names.length === want.names.length && req.names.every((x, i) => x === want.names[i]);
+  const stale = !!req && now - req.at > s.jobRetryMs && (req.failed !== null || req.appliedLsn === null);
+  if (!same || stale) {
+    const operationId = `sync-${now.toString(36)}`;
+    out.push({ type: 'append', entry: { type: 'sync.requested', operationId, node: primary.id, names: want.names, count: want.count, jobId: '' } });
+    out.push({ type: 'job', job: { node: primary.id, action: 'sync', operationId, sync: want } });
+    return;
+  }
+  if (!req.appliedLsn || (j.length === 1 && j[0] === d)) return;
+  const flushed = parseLsn(standbys.get(d)?.flushLsn);
+  const need = parseLsn(req.appliedLsn);
+  if (flushed !== null && need !== null && flushed >= need) {
+    const reason = j.length ? `${d} replaces ${j[0]}: it has flushed every commit acknowledged before` : `${d} has flushed every commit acknowledged before`;
+    out.push({ type: 'append', entry: { type: 'sync.changed', names: [d], reason } });
   }
 }

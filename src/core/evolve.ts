@@ -18,6 +18,7 @@ const ROUTING_TYPES: ReadonlySet<JournalEntry['type']> = new Set([
   'promotion.succeeded',
   'failover.completed',
   'node.fenced',
+  'sync.changed',
 ]);
 
 export function evolve(state: ClusterState, event: CoreEvent): ClusterState {
@@ -43,6 +44,10 @@ export function evolve(state: ClusterState, event: CoreEvent): ClusterState {
       const op = state.operation;
       if (op && r.operationId === op.id && r.action === 'promote' && r.node === op.to) {
         return { ...state, operation: { ...op, promoteResult: { ok: r.ok, code: r.code, message: r.message } } };
+      }
+      const sr = state.syncRequest;
+      if (sr && r.operationId === sr.operationId && r.action === 'sync') {
+        return { ...state, syncRequest: { ...sr, appliedLsn: r.ok ? (r.lsn ?? null) : null, failed: r.ok ? null : `${r.code ?? 'error'}: ${r.message ?? ''}` } };
       }
       if (op && r.operationId === op.id && r.action === 'demote' && r.node === op.from) {
         return { ...state, operation: { ...op, demoteResult: { ok: r.ok, code: r.code, message: r.message, lsn: r.lsn } } };
@@ -171,6 +176,10 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
         : state;
     case 'demotion.requested':
       return state;
+    case 'sync.requested':
+      return { ...state, syncRequest: { operationId: e.operationId, node: e.node, names: e.names, count: e.count, at: e.at, appliedLsn: null, failed: null } };
+    case 'sync.changed':
+      return { ...state, sync: e.names };
     case 'unfence.requested':
       return setNode(state, e.node, { pending: { operationId: e.operationId, action: 'unfence', upstream: e.node, at: e.at } });
     case 'demotion.succeeded':
@@ -192,7 +201,8 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
       const old = state.primary;
       if (old && old !== e.node) next = setNode(next, old, { role: 'replica', healthy: false, healthReason: 'replaced by ' + e.node });
       next = setNode(next, e.node, { role: 'primary', healthy: true, healthReason: 'promoted', pending: null, promotedAt: e.at });
-      return { ...next, primary: e.node };
+      // a new primary starts with no synchronous standby: re-established from scratch
+      return { ...next, primary: e.node, sync: [], syncRequest: null };
     }
     case 'promotion.failed':
       return state;

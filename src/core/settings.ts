@@ -30,6 +30,12 @@ export interface Settings {
    * refused" from its port is failed over without waiting for its lease: nothing listens.
    */
   peerRefusedAfterMs: number;
+  /**
+   * Synchronous mode: the leader keeps one synchronous standby on the primary
+   * (`FIRST 1 (s)`), changes it through `FIRST 2 (old, new)` so that an acknowledged
+   * commit is always on the journaled one, and fails over only to it.
+   */
+  synchronous: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -43,6 +49,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   fenceAfterMs: 4_000,
   fenceMarginMs: 1_000,
   peerRefusedAfterMs: 1_000,
+  synchronous: false,
 });
 
 export function withDefaults(partial: Partial<Settings> | undefined): Settings {

@@ -77,6 +77,17 @@ export interface Operation {
   commandId: string | null;
 }
 
+export interface SyncRequest {
+  operationId: string;
+  node: string;
+  names: readonly string[];
+  count: number;
+  at: number;
+  /** the primary applied it at this LSN (from the job result) */
+  appliedLsn: string | null;
+  failed: string | null;
+}
+
 export interface HandledCommand {
   id: string;
   /** why it was refused, when it was */
@@ -122,6 +133,10 @@ export interface ClusterState {
   /** the reason the last failover was blocked, until one starts or the primary recovers */
   blocked: string | null;
   history: readonly HistoryItem[];
+  /** synchronous mode: the journaled synchronous standbys (failover candidates) */
+  sync: readonly string[];
+  /** synchronous mode: the newest configuration asked of the primary, and its result */
+  syncRequest: SyncRequest | null;
   /** operator commands received and not yet carried out or refused (soft) */
   commands: Readonly<Record<string, PendingCommand>>;
   /** commands the journal has answered (bounded): a command is never carried out twice */
@@ -146,6 +161,8 @@ export function initialState(cluster: string, engine: Engine = 'postgres'): Clus
     logId: '0-0',
     blocked: null,
     history: [],
+    sync: [],
+    syncRequest: null,
     commands: {},
     handledCommands: [],
   };

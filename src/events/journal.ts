@@ -105,6 +105,22 @@ export const CommandRejected = entry('command.rejected', {
 });
 /** The leader asks a self-fenced primary to take writes again (it is still the journal's primary). */
 export const UnfenceRequested = entry('unfence.requested', { operationId: OpId, node: Id, jobId: Type.String() });
+/**
+ * Synchronous mode: the leader asks the primary to set synchronous_standby_names to
+ * `FIRST <count> (<names>)`.
+ */
+export const SyncRequested = entry('sync.requested', {
+  operationId: OpId,
+  node: Id,
+  names: Type.Array(Id, { minItems: 1, maxItems: 2 }),
+  count: Type.Integer({ minimum: 1, maximum: 2 }),
+  jobId: Type.String(),
+});
+/**
+ * Synchronous mode: the standbys that hold every acknowledged commit, the only failover
+ * candidates (empty: none established, no automatic failover).
+ */
+export const SyncChanged = entry('sync.changed', { names: Type.Array(Id, { maxItems: 2 }), reason: Type.String({ maxLength: 500 }) });
 /** Switchover: the old primary is asked to stop taking writes and step down. */
 export const DemotionRequested = entry('demotion.requested', { operationId: OpId, node: Id, jobId: Type.String() });
 /** Switchover: the old primary is down; the target must reach `lsn` before it is promoted. */
@@ -143,6 +159,8 @@ export const JournalEntry = Type.Union([
   DemotionSucceeded,
   OperationRetargeted,
   UnfenceRequested,
+  SyncRequested,
+  SyncChanged,
 ]);
 export type JournalEntry = Static<typeof JournalEntry>;
 export type JournalType = JournalEntry['type'];

@@ -27,7 +27,7 @@ export interface SandboxOptions {
   dir: string;
   cluster: string;
   /** coordinator settings overrides (tests) */
-  settings?: Record<string, number>;
+  settings?: Record<string, number | boolean>;
   probeIntervalMs?: number;
   leaseTtlMs?: number;
 }
@@ -185,7 +185,7 @@ export class Sandbox {
       const cfg = {
         id,
         redis: redisUrl,
-        clusters: [{ name: o.cluster, engine: 'postgres', settings: o.settings ?? {} }],
+        clusters: [{ name: o.cluster, engine: 'postgres', settings: { ...(o.sync ? { synchronous: true } : {}), ...(o.settings ?? {}) } }],
         api: { host: '127.0.0.1', port },
         adminToken,
         leaseTtlMs: o.leaseTtlMs ?? 3000,
