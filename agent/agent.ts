@@ -20,7 +20,7 @@ import { ManagedPostgres, type Upstream } from './managed.js';
 export interface JobData {
   epoch: number;
   operationId: string;
-  action: 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence' | 'sync';
+  action: 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence' | 'sync' | 'restart';
   node: string;
   upstream?: Upstream;
   sync?: { names: string[]; count: number };
@@ -346,6 +346,9 @@ export class Agent {
           lsn = r.lsn;
           break;
         }
+        case 'restart':
+          outcome = await this.restartInPlace();
+          break;
         case 'unfence':
           await this.setReadOnly(false);
           this.fenced = false;
@@ -431,6 +434,20 @@ export class Agent {
       const lsn = await c.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
       return { message: `synchronous_standby_names = ${value}`, lsn: lsn.rows[0]!.lsn };
     });
+  }
+
+  /** The leader asks: start the crashed primary again as it is (no failover possible, or restart-first). */
+  private async restartInPlace(): Promise<string> {
+    const m = this.managed;
+    if (!m) throw new JobRefused('unmanaged', 'restart needs an agent that manages its node (dataDir)');
+    if (m.isRunning()) return 'already running';
+    this.busy = true;
+    try {
+      await m.start();
+      return 'restarted in place';
+    } finally {
+      this.busy = false;
+    }
   }
 
   private async follow(up: Upstream): Promise<string> {

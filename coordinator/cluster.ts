@@ -270,6 +270,7 @@ export class ClusterRuntime extends EventEmitter {
     if (d.type === 'follow.requested') d.jobId = jobIdFor(epoch, d.operationId, d.action, d.node);
     if (d.type === 'demotion.requested') d.jobId = jobIdFor(epoch, d.operationId, 'demote', d.node);
     if (d.type === 'unfence.requested') d.jobId = jobIdFor(epoch, d.operationId, 'unfence', d.node);
+    if (d.type === 'restart.requested') d.jobId = jobIdFor(epoch, d.operationId, 'restart', d.node);
     if (d.type === 'sync.requested') d.jobId = jobIdFor(epoch, d.operationId, 'sync', d.node);
     return { ...d, v: 1, at: Date.now(), epoch };
   }

@@ -65,7 +65,7 @@ async function sandboxUp(argv: string[]): Promise<void> {
     dir: values.dir,
     cluster: values.cluster,
   };
-  if (values.settings) opts.settings = JSON.parse(values.settings) as Record<string, number | boolean>;
+  if (values.settings) opts.settings = JSON.parse(values.settings) as Record<string, number | boolean | string>;
   if (values.detach) return detach(argv, opts);
 
   const sandbox = new Sandbox(opts);

@@ -17,6 +17,7 @@ export const Settings = Type.Object(
     fenceMarginMs: Type.Optional(Type.Integer({ minimum: 0 })),
     peerRefusedAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
     synchronous: Type.Optional(Type.Boolean()),
+    policy: Type.Optional(Type.Union([Type.Literal('failover'), Type.Literal('restart-first')])),
   },
   { additionalProperties: false },
 );

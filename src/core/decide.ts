@@ -11,7 +11,7 @@ import { lsnDiff, parseLsn } from './lsn.js';
 import type { Settings } from './settings.js';
 import type { ClusterState, NodeInfo, Operation, PendingCommand, SoftNode } from './state.js';
 
-export type JobAction = 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence' | 'sync';
+export type JobAction = 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence' | 'sync' | 'restart';
 
 export interface JobSpec {
   node: string;
@@ -82,7 +82,11 @@ export function observedHealth(state: ClusterState, id: string, now: number, s: 
   const soft = state.soft[id];
   const isPrimary = id === state.primary;
   if (isSilent(soft, now, s)) {
-    if (isPrimary) {
+    // peers reaching its port say nothing of its role: they vouch for a primary whose
+    // agent last reported it taking writes (or that this coordinator never heard from)
+    const last = soft?.obs;
+    const wasPrimary = !last || (last.reachable && last.role === 'primary' && !last.fenced && last.process !== 'dead' && last.process !== 'stopped');
+    if (isPrimary && wasPrimary) {
       const peers = peerViews(state, id, now, s);
       if (peers.reachable > 0 && peers.reachable > peers.unreachable) return { healthy: true, reason: 'agent silent; peers reach it' };
     }
@@ -216,8 +220,9 @@ export function chooseCandidate(state: ClusterState, now: number, s: Settings, o
       const lsn = o.lsn ?? o.replayLsn;
       const lag = lsnDiff(oldLsn, lsn);
       // (reasons carry no changing numbers: a blocked failover is journaled once per reason)
-      if (oldLsn !== null && lsn === null) rejected.push(`${n.id}: LSN unknown`);
-      else if (lag !== null && lag > s.maxLagOnFailoverBytes) rejected.push(`${n.id}: more than maxLagOnFailoverBytes (${s.maxLagOnFailoverBytes}) behind`);
+      // (in synchronous mode the journaled standby holds every acknowledged commit: its lag is unacknowledged WAL)
+      if (oldLsn !== null && lsn === null && !syncOnly) rejected.push(`${n.id}: LSN unknown`);
+      else if (lag !== null && lag > s.maxLagOnFailoverBytes && !syncOnly) rejected.push(`${n.id}: more than maxLagOnFailoverBytes (${s.maxLagOnFailoverBytes}) behind`);
       else eligible.push({ id: n.id, tl: o.timeline ?? 0, lsn: parseLsn(lsn) ?? 0, prio: n.priority });
     }
   }
@@ -279,7 +284,8 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
     if (v.healthy !== n.healthy) append({ type: 'node.health-changed', node: id, healthy: v.healthy, reason: v.reason });
   }
 
-  // 5. operators' commands, oldest first; one operation at a time
+  // 5. operators' commands, oldest first; one operation at a time, and one change of
+  // state per pass: the next command is judged against what this one did
   for (const cmd of Object.values(state.commands).sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))) {
     if (carryOut(state, cmd, now, s, out)) return out;
   }
@@ -291,16 +297,32 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
   if (verdict.failed) {
     const from = state.primary!;
     const evidence = [from, ...Object.keys(state.nodes).filter((id) => id !== from).sort()].map((id) => evidenceOf(state, id, now));
+    // a crashed primary whose agent is alive can be restarted in place: first, under the
+    // restart-first policy; as the last resort, when no failover is possible
+    const pSoft = state.soft[from];
+    const restartable = !!pSoft && !isSilent(pSoft, now, s) && pSoft.obs.process === 'dead';
+    const pending = state.nodes[from]?.pending;
+    const restartAsked = pending?.action === 'restart' ? pending.at : null;
+    const restart = (reason: string): Decision[] => {
+      if (restartAsked !== null && now - restartAsked < s.jobRetryMs) return out;
+      const operationId = `restart-${from}-${now.toString(36)}`;
+      append({ type: 'restart.requested', operationId, node: from, reason, jobId: '' });
+      out.push({ type: 'job', job: { node: from, action: 'restart', operationId } });
+      return out;
+    };
+    if (s.policy === 'restart-first' && restartable && (restartAsked === null || now - restartAsked < s.failAfterMs)) {
+      return restart('restart-first: the primary crashed; restarting it in place before failing over');
+    }
     if (state.lastFailoverAt !== null && now - state.lastFailoverAt < s.cooldownMs) {
       const reason = `primary ${from} failed (${verdict.reason}) but the cooldown since the last failover has not passed`;
       if (state.blocked !== reason) append({ type: 'failover.blocked', primary: from, reason, evidence });
-      return out;
+      return restartable ? restart('no failover possible (cooldown): restarting the crashed primary in place') : out;
     }
     const choice = chooseCandidate(state, now, s);
     if (!choice.ok) {
       const reason = `primary ${from} failed (${verdict.reason}); ${choice.reason}`;
       if (state.blocked !== reason) append({ type: 'failover.blocked', primary: from, reason, evidence });
-      return out;
+      return restartable ? restart('no failover candidate: restarting the crashed primary in place') : out;
     }
     const operationId = `fo-${state.opSeq + 1}`;
     append({
@@ -427,7 +449,10 @@ function progressOperation(state: ClusterState, op: Operation, now: number, s: S
   return false;
 }
 
-/** An operator's command: carry it out, or journal why not. Returns true when it started an operation. */
+/**
+ * An operator's command: carry it out, or journal why not. Returns true when it changed
+ * the state the rest of this pass would judge (paused, resumed, an operation started).
+ */
 function carryOut(state: ClusterState, cmd: PendingCommand, now: number, s: Settings, out: Decision[]): boolean {
   const append = (entry: JournalDraft): void => {
     out.push({ type: 'append', entry });
@@ -440,11 +465,11 @@ function carryOut(state: ClusterState, cmd: PendingCommand, now: number, s: Sett
     case 'pause':
       if (state.paused) return reject('already paused');
       append({ type: 'cluster.paused', by: cmd.by, commandId: cmd.id });
-      return false;
+      return true;
     case 'resume':
       if (!state.paused) return reject('not paused');
       append({ type: 'cluster.resumed', by: cmd.by, commandId: cmd.id });
-      return false;
+      return true;
     case 'switchover':
     case 'failover': {
       if (state.operation) return reject(`operation ${state.operation.id} is in flight`);

@@ -180,6 +180,8 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
       return { ...state, syncRequest: { operationId: e.operationId, node: e.node, names: e.names, count: e.count, at: e.at, appliedLsn: null, failed: null } };
     case 'sync.changed':
       return { ...state, sync: e.names };
+    case 'restart.requested':
+      return setNode(state, e.node, { pending: { operationId: e.operationId, action: 'restart', upstream: e.node, at: e.at } });
     case 'unfence.requested':
       return setNode(state, e.node, { pending: { operationId: e.operationId, action: 'unfence', upstream: e.node, at: e.at } });
     case 'demotion.succeeded':

@@ -36,6 +36,13 @@ export interface Settings {
    * commit is always on the journaled one, and fails over only to it.
    */
   synchronous: boolean;
+  /**
+   * 'failover' (default): a crashed primary is failed over at once. 'restart-first': it
+   * is restarted in place, and failed over only if it is not back within failAfterMs
+   * (for asynchronous replication, when waiting beats losing the last commits).
+   * Either way, a crashed primary with no failover candidate is restarted in place.
+   */
+  policy: 'failover' | 'restart-first';
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -50,6 +57,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   fenceMarginMs: 1_000,
   peerRefusedAfterMs: 1_000,
   synchronous: false,
+  policy: 'failover',
 });
 
 export function withDefaults(partial: Partial<Settings> | undefined): Settings {

@@ -30,7 +30,7 @@ export interface NodeInfo {
 
 export interface PendingJob {
   operationId: string;
-  action: 'follow' | 'rejoin' | 'unfence';
+  action: 'follow' | 'rejoin' | 'unfence' | 'restart';
   upstream: string;
   at: number;
 }

@@ -103,6 +103,8 @@ export const CommandRejected = entry('command.rejected', {
   action: Type.String({ maxLength: 32 }),
   reason: Type.String({ maxLength: 1000 }),
 });
+/** The leader asks the agent of a crashed primary to start it again in place. */
+export const RestartRequested = entry('restart.requested', { operationId: OpId, node: Id, reason: Type.String({ maxLength: 500 }), jobId: Type.String() });
 /** The leader asks a self-fenced primary to take writes again (it is still the journal's primary). */
 export const UnfenceRequested = entry('unfence.requested', { operationId: OpId, node: Id, jobId: Type.String() });
 /**
@@ -161,6 +163,7 @@ export const JournalEntry = Type.Union([
   UnfenceRequested,
   SyncRequested,
   SyncChanged,
+  RestartRequested,
 ]);
 export type JournalEntry = Static<typeof JournalEntry>;
 export type JournalType = JournalEntry['type'];

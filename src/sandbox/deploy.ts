@@ -27,7 +27,7 @@ export interface SandboxOptions {
   dir: string;
   cluster: string;
   /** coordinator settings overrides (tests) */
-  settings?: Record<string, number | boolean>;
+  settings?: Record<string, number | boolean | string>;
   probeIntervalMs?: number;
   leaseTtlMs?: number;
 }

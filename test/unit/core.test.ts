@@ -763,3 +763,101 @@ describe('self-fenced primary', () => {
     expect(sim.entries('unfence.requested')).toHaveLength(0);
   });
 });
+
+describe('synchronous mode', () => {
+  const sync = { synchronous: true };
+  /** the primary's view of its standbys */
+  const standbys = (...list: Array<[string, string, string?]>) => ({
+    role: 'primary' as const,
+    lsn: '0/5000000',
+    standbys: list.map(([name, flushLsn, state]) => ({ name, state: state ?? 'streaming', replayLsn: flushLsn, flushLsn, replayLagMs: 0, syncState: 'async' })),
+  });
+
+  it('establishes one synchronous standby once it has flushed past the LSN the setting was applied at', () => {
+    const sim = healthyCluster({ settings: sync, primary: standbys(['pg2', '0/5000000'], ['pg3', '0/4000000']) });
+    const req = sim.entries('sync.requested');
+    expect(req).toEqual([expect.objectContaining({ node: 'pg1', names: ['pg2'], count: 1 })]);
+    expect(sim.state.sync).toEqual([]);
+    sim.report(1_100, jobResult('pg1', { operationId: req[0]!.operationId, action: 'sync', ok: true, lsn: '0/5000100' }));
+    sim.settle(1_100);
+    expect(sim.state.sync).toEqual([]); // pg2 has flushed 0/5000000 < 0/5000100
+    sim.observe(1_200, obs('pg1', standbys(['pg2', '0/5000100'], ['pg3', '0/4000000'])));
+    sim.settle(1_200);
+    expect(sim.state.sync).toEqual(['pg2']);
+    expect(sim.entries('sync.requested')).toHaveLength(1);
+  });
+
+  function established(): Sim {
+    const sim = healthyCluster({ settings: sync, primary: standbys(['pg2', '0/5000000'], ['pg3', '0/5000000']) });
+    sim.report(1_100, jobResult('pg1', { operationId: sim.entries('sync.requested')[0]!.operationId, action: 'sync', ok: true, lsn: '0/5000000' }));
+    sim.settle(1_100);
+    expect(sim.state.sync).toEqual(['pg2']);
+    return sim;
+  }
+
+  it('changes the synchronous standby through FIRST 2 (old, new): the journaled one always holds every acknowledged commit', () => {
+    const sim = established();
+    // pg2 stops streaming: commits wait for it; pg3 takes over only once it has everything
+    sim.observe(2_000, obs('pg1', standbys(['pg2', '0/5000000', 'stopped'], ['pg3', '0/5000000'])));
+    sim.settle(2_000);
+    const second = sim.entries('sync.requested')[1]!;
+    expect(second).toMatchObject({ names: ['pg2', 'pg3'], count: 2 });
+    expect(sim.state.sync).toEqual(['pg2']);
+    sim.report(2_100, jobResult('pg1', { operationId: second.operationId, action: 'sync', ok: true, lsn: '0/5000200' }));
+    sim.settle(2_100);
+    expect(sim.state.sync).toEqual(['pg2']); // pg3 has not flushed 0/5000200 yet
+    sim.observe(2_200, obs('pg1', standbys(['pg2', '0/5000000', 'stopped'], ['pg3', '0/5000200'])));
+    sim.settle(2_200);
+    expect(sim.state.sync).toEqual(['pg3']);
+    expect(sim.entries('sync.requested')[2]).toMatchObject({ names: ['pg3'], count: 1 });
+  });
+
+  it('fails over only to the synchronous standby, even when another has more WAL', () => {
+    const sim = established();
+    sim.observe(2_000, obs('pg3', { lsn: '0/6000000' }), obs('pg2', { lsn: '0/5000000' }));
+    sim.observe(2_000, obs('pg1', DEAD));
+    sim.pass(2_000);
+    expect(sim.state.operation?.to).toBe('pg2');
+  });
+
+  it('no failover when the synchronous standby is gone: the crashed primary is restarted in place', () => {
+    const sim = established();
+    sim.observe(2_000, obs('pg2', DEAD));
+    sim.observe(2_000, obs('pg1', DEAD));
+    const d = sim.pass(2_000);
+    expect(d.types).not.toContain('failover.started');
+    expect(d.one('failover.blocked').reason).toMatch(/not a synchronous standby|pg2: unreachable/);
+    expect(d.jobs).toEqual([expect.objectContaining({ node: 'pg1', action: 'restart' })]);
+  });
+
+  it('a new primary starts with no synchronous standby', () => {
+    const sim = established();
+    sim.observe(2_000, obs('pg1', DEAD));
+    sim.pass(2_000);
+    sim.report(2_100, jobResult('pg2', { operationId: sim.state.operation!.id, action: 'promote', ok: true }));
+    sim.pass(2_100);
+    expect(sim.state.primary).toBe('pg2');
+    expect(sim.state.sync).toEqual([]);
+  });
+});
+
+describe('restart in place', () => {
+  it('restart-first: a crashed primary is restarted, and failed over only if not back within failAfterMs', () => {
+    const sim = healthyCluster({ settings: { policy: 'restart-first' } });
+    sim.observe(2_000, obs('pg1', DEAD));
+    const first = sim.pass(2_000);
+    expect(first.types).toEqual(expect.arrayContaining(['restart.requested']));
+    expect(first.types).not.toContain('failover.started');
+    expect(first.jobs).toEqual([expect.objectContaining({ node: 'pg1', action: 'restart' })]);
+    expect(sim.beat(2_000 + S.failAfterMs - 1).types).not.toContain('failover.started');
+    expect(sim.beat(2_000 + S.failAfterMs).types).toContain('failover.started');
+  });
+
+  it('the default policy fails a crashed primary over at once', () => {
+    const sim = healthyCluster();
+    sim.observe(2_000, obs('pg1', DEAD));
+    const d = sim.pass(2_000);
+    expect(d.types).toContain('failover.started');
+    expect(d.types).not.toContain('restart.requested');
+  });
+});
