@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { performance } from 'node:perf_hooks';
-import { Sandbox } from '../src/sandbox/deploy.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Sandbox, cliEntry } from '../src/sandbox/deploy.js';
 import { freePort, isPortFree } from '../src/sandbox/ports.js';
 import { DEFAULT_SETTINGS } from '../src/core/settings.js';
 import type { RoutingTable } from '../src/core/routing.js';
@@ -153,5 +154,94 @@ export async function benchSwitchover(trials: number): Promise<{ trials: number;
     }
     const sorted = [...gaps].sort((a, b) => a - b);
     return { trials, gapMs: sorted[Math.floor(sorted.length / 2)]!, maxGapMs: sorted.at(-1)!, lost, acked, gapsMs: gaps };
+  });
+}
+
+function median(xs: number[]): number | null {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : null;
+}
+
+/**
+ * Host loss: the primary's agent and postmaster killed together (SIGKILL), so no agent
+ * reports the crash; the peers' "connection refused" is the evidence. Clock: kill → the
+ * first INSERT accepted by the next primary. One fresh sandbox per trial.
+ */
+export async function benchHostLoss(trials: number): Promise<{ trials: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] }> {
+  const samples: number[] = [];
+  for (let i = 0; i < trials; i++) {
+    const ms = await withSandbox(async (sb) => {
+      const file = sb.file!;
+      const t = (await getTable(file.api, file.cluster))!;
+      const c = new pg.Client({ host: '127.0.0.1', port: t.primary!.port, user: 'postgres', database: 'postgres' });
+      await c.connect();
+      await c.query('CREATE TABLE IF NOT EXISTS bench_failover (id serial PRIMARY KEY, at timestamptz)');
+      await c.end();
+      // let every agent's peer view include the primary
+      await sleep(1000);
+      const victim = file.nodes.find((n) => n.id === t.primary!.id)!;
+      const pm = Number(fs.readFileSync(path.join(victim.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const t0 = performance.now();
+      process.kill(victim.agentPid, 'SIGKILL');
+      process.kill(-pm, 'SIGKILL');
+      while (performance.now() - t0 < 30_000) {
+        const now = await getTable(file.api, file.cluster);
+        if (now?.writable && now.primary && now.primary.id !== victim.id && (await tryInsert(now.primary.port))) return performance.now() - t0;
+        await sleep(5);
+      }
+      throw new Error(`trial ${i + 1}: no new writable primary within 30 s after host loss`);
+    });
+    samples.push(Math.round(ms));
+    console.log(`  trial ${i + 1}: host loss → write accepted after ${Math.round(ms)} ms`);
+  }
+  return { trials, p50Ms: median(samples), maxMs: samples.length ? Math.max(...samples) : null, samplesMs: samples };
+}
+
+/**
+ * Leader coordinator killed (SIGKILL) → the other coordinator journals leader.changed
+ * (the first thing a new leader does). Clock: kill → that entry visible through the
+ * surviving coordinator's API. The killed coordinator is started again between trials.
+ */
+export async function benchLeaderTakeover(trials: number): Promise<{ trials: number; leaseTtlMs: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] }> {
+  return withSandbox(async (sb) => {
+    const file = sb.file!;
+    const respawned: ChildProcess[] = [];
+    const pids = new Map(file.coordinators.map((c) => [c.id, c.pid]));
+    const samples: number[] = [];
+    try {
+      for (let i = 0; i < trials; i++) {
+        const list = (await (await fetch(`${file.api}/v1/clusters`)).json()) as Array<{ leader: string | null }>;
+        const leader = list[0]!.leader!;
+        const other = file.coordinators.find((c) => c.id !== leader)!;
+        const before = (await (await fetch(`${other.api}/v1/clusters/${file.cluster}/events?type=leader.changed&limit=1000`)).json()) as { events: unknown[] };
+        const t0 = performance.now();
+        process.kill(pids.get(leader)!, 'SIGKILL');
+        let ms = -1;
+        while (performance.now() - t0 < 30_000) {
+          const now = (await (await fetch(`${other.api}/v1/clusters/${file.cluster}/events?type=leader.changed&limit=1000`)).json()) as { events: Array<{ data: { coordinator: string } }> };
+          if (now.events.length > before.events.length && now.events.at(-1)!.data.coordinator === other.id) {
+            ms = performance.now() - t0;
+            break;
+          }
+          await sleep(10);
+        }
+        if (ms < 0) throw new Error(`trial ${i + 1}: no new leader within 30 s`);
+        samples.push(Math.round(ms));
+        console.log(`  trial ${i + 1}: leader ${leader} killed → ${other.id} leading after ${Math.round(ms)} ms`);
+        // start the killed coordinator again, as a process supervisor would
+        const cfg = path.join(sb.dir, 'config', `coordinator-${leader}.json`);
+        const log = fs.openSync(path.join(sb.dir, 'logs', `coordinator-${leader}.log`), 'a');
+        const child = spawn(process.execPath, [cliEntry(), 'coordinator', '--config', cfg], { stdio: ['ignore', log, log] });
+        fs.closeSync(log);
+        respawned.push(child);
+        pids.set(leader, child.pid!);
+        const api = file.coordinators.find((c) => c.id === leader)!.api;
+        while (!(await fetch(`${api}/readyz`).then((r) => r.ok).catch(() => false))) await sleep(50);
+      }
+    } finally {
+      for (const c of respawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+      await sleep(500);
+    }
+    return { trials, leaseTtlMs: 3000, p50Ms: median(samples), maxMs: samples.length ? Math.max(...samples) : null, samplesMs: samples };
   });
 }

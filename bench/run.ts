@@ -13,13 +13,15 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { benchFold } from './fold.js';
 import { benchRoutingApi } from './routing-api.js';
-import { benchFailover, benchSwitchover } from './failover.js';
+import { benchFailover, benchHostLoss, benchLeaderTakeover, benchSwitchover } from './failover.js';
 
 interface Results {
   machine: string;
   at: string;
   node: string;
   failover: { trials: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] } | null;
+  hostLoss: { trials: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] } | null;
+  leaderTakeover: { trials: number; leaseTtlMs: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] } | null;
   switchover: { trials: number; gapMs: number | null; maxGapMs: number | null; lost: number | null; acked: number; gapsMs: number[] } | null;
   propagation: { p99Ms: number | null } | null;
   routingApi: { reqPerSec: number; bareFastifyReqPerSec: number; ratio: number; p50Us: number; bareP50Us: number } | null;
@@ -38,6 +40,8 @@ const results: Results = {
   at: new Date().toISOString(),
   node: process.version,
   failover: null,
+  hostLoss: null,
+  leaderTakeover: null,
   switchover: null,
   propagation: null,
   routingApi: null,
@@ -59,20 +63,18 @@ if (want('failover')) {
   console.log(`failover: SIGKILL of the primary postmaster → first accepted INSERT, ${values.trials} trials …`);
   results.failover = await benchFailover(Number(values.trials));
 }
+if (want('hostloss')) {
+  console.log(`host loss: the primary's agent and postmaster killed together → first accepted INSERT, ${values.trials} trials …`);
+  results.hostLoss = await benchHostLoss(Number(values.trials));
+}
+if (want('leader')) {
+  console.log(`leader takeover: the leader coordinator SIGKILLed → the other leads, ${values.trials} trials …`);
+  results.leaderTakeover = await benchLeaderTakeover(Number(values.trials));
+}
 if (want('switchover')) {
   console.log(`switchover: longest write gap under a steady writer, ${values.trials} trials …`);
   results.switchover = await benchSwitchover(Number(values.trials));
 }
-
-const dash = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '—' : `${Math.round(v * 100) / 100}${unit}`);
-const rows: Array<[string, string]> = [
-  ['fold events/s', dash(results.fold?.eventsPerSec)],
-  ['routing API req/s (ours / bare Fastify)', results.routingApi ? `${dash(results.routingApi.reqPerSec)} / ${dash(results.routingApi.bareFastifyReqPerSec)} = ${dash(results.routingApi.ratio)}` : '—'],
-  ['routing API p50 µs (ours / bare)', results.routingApi ? `${dash(results.routingApi.p50Us)} / ${dash(results.routingApi.bareP50Us)}` : '—'],
-  ['switchover write gap p50 / max, rows lost', results.switchover ? `${dash(results.switchover.gapMs, ' ms')} / ${dash(results.switchover.maxGapMs, ' ms')}, ${results.switchover.lost} of ${results.switchover.acked}` : '—'],
-  ['failover SIGKILL → write, p50 / max', results.failover ? `${dash(results.failover.p50Ms, ' ms')} / ${dash(results.failover.maxMs, ' ms')} (${results.failover.trials} trials)` : '—'],
-];
-console.log('\n' + rows.map(([k, v]) => `${k.padEnd(44)} ${v}`).join('\n'));
 
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results');
 fs.mkdirSync(dir, { recursive: true });
@@ -85,6 +87,19 @@ if (only) {
     // no previous results
   }
 }
+
+const dash = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? '—' : `${Math.round(v * 100) / 100}${unit}`);
+const rows: Array<[string, string]> = [
+  ['fold events/s', dash(results.fold?.eventsPerSec)],
+  ['routing API req/s (ours / bare Fastify)', results.routingApi ? `${dash(results.routingApi.reqPerSec)} / ${dash(results.routingApi.bareFastifyReqPerSec)} = ${dash(results.routingApi.ratio)}` : '—'],
+  ['routing API p50 µs (ours / bare)', results.routingApi ? `${dash(results.routingApi.p50Us)} / ${dash(results.routingApi.bareP50Us)}` : '—'],
+  ['switchover write gap p50 / max, rows lost', results.switchover ? `${dash(results.switchover.gapMs, ' ms')} / ${dash(results.switchover.maxGapMs, ' ms')}, ${results.switchover.lost} of ${results.switchover.acked}` : '—'],
+  ['host loss → write, p50 / max', results.hostLoss ? `${dash(results.hostLoss.p50Ms, ' ms')} / ${dash(results.hostLoss.maxMs, ' ms')}` : '—'],
+  ['leader killed → new leader, p50 / max (TTL 3 s)', results.leaderTakeover ? `${dash(results.leaderTakeover.p50Ms, ' ms')} / ${dash(results.leaderTakeover.maxMs, ' ms')}` : '—'],
+  ['failover SIGKILL → write, p50 / max', results.failover ? `${dash(results.failover.p50Ms, ' ms')} / ${dash(results.failover.maxMs, ' ms')} (${results.failover.trials} trials)` : '—'],
+];
+console.log('\n' + rows.map(([k, v]) => `${k.padEnd(48)} ${v}`).join('\n'));
+
 fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
 console.log(`\nwritten ${path.join(dir, 'latest.json')}`);
 process.exit(0);
