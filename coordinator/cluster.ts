@@ -18,6 +18,7 @@ import { connectRedis } from '../src/errors.js';
 import { LeaseLostError, scripted } from '../src/bus/scripts.js';
 import { decide, type Decision, type JobSpec } from '../src/core/decide.js';
 import { evolve } from '../src/core/evolve.js';
+import { fromSnapshot, SNAPSHOT_EVERY, toSnapshot } from '../src/core/snapshot.js';
 import { routingTable, type RoutingTable } from '../src/core/routing.js';
 import { withDefaults, type Settings } from '../src/core/settings.js';
 import { initialState, type ClusterState, type CoreEvent, type Engine } from '../src/core/state.js';
@@ -82,7 +83,21 @@ export class ClusterRuntime extends EventEmitter {
   async start(): Promise<void> {
     await connectRedis(this.redis, this.opts.redisUrl);
     await connectRedis(this.reader, this.opts.redisUrl);
-    // the whole journal (snapshots come later), then the newest observations
+    // the newest snapshot, the journal after it, then the newest observations
+    const snap = await this.redis.get(this.k.snapshot);
+    if (snap) {
+      let parsed: unknown = null;
+      try {
+        parsed = JSON.parse(snap);
+      } catch {
+        // unreadable: fold the whole journal instead
+      }
+      const restored = fromSnapshot(parsed, this.opts.name);
+      if (restored) {
+        this.state = restored;
+        this.log.info({ logId: restored.logId }, 'snapshot loaded');
+      } else this.log.warn('snapshot unreadable or of another version: folding the whole journal');
+    }
     for (;;) {
       const batch = await readJournal(this.redis, this.k, this.state.logId, 1000);
       if (batch.length === 0) break;
@@ -249,6 +264,8 @@ export class ClusterRuntime extends EventEmitter {
         this.log.info({ type: entry.type, id: ids[i], ...summary(entry) }, 'journaled');
         this.state = evolve(this.state, { kind: 'journal', id: ids[i]!, entry });
       });
+      this.sinceSnapshot += entries.length;
+      if (this.sinceSnapshot >= SNAPSHOT_EVERY) await this.writeSnapshot();
       this.refreshTable();
     };
     for (const d of decisions) {
@@ -297,6 +314,20 @@ export class ClusterRuntime extends EventEmitter {
     this.log.info({ jobId, node: job.node, action: job.action }, 'job sent');
   }
 
+  private sinceSnapshot = 0;
+
+  /** Store the folded journal (fenced: only the lease holder writes it). */
+  async writeSnapshot(): Promise<boolean> {
+    const token = this.lease.token;
+    if (!token || !this.lease.isLeader()) return false;
+    const r = await scripted(this.redis).sySnapshot(this.k.leader, this.k.snapshot, token, JSON.stringify(toSnapshot(this.state)));
+    if (r === 1) {
+      this.sinceSnapshot = 0;
+      this.log.info({ logId: this.state.logId }, 'snapshot written');
+    }
+    return r === 1;
+  }
+
   private async publishRouting(): Promise<void> {
     if (!this.lease.isLeader() || !this.lease.token) return;
     const json = JSON.stringify(this.table);
@@ -332,6 +363,7 @@ export class ClusterRuntime extends EventEmitter {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     await this.deciding?.catch(() => {});
+    await this.writeSnapshot().catch(() => {});
     await this.lease.release().catch(() => {});
     this.reader.disconnect();
     await this.followLoop?.catch(() => {});

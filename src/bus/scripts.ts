@@ -75,6 +75,20 @@ redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1
 `;
 
+/**
+ * snapshot-2: store the snapshot of the folded journal if the lease is ours.
+ * KEYS[1] sy:{c}:leader  KEYS[2] sy:{c}:snapshot
+ * ARGV[1] token  ARGV[2] snapshot JSON
+ * → 1 written, -1 not the leader
+ */
+const SNAPSHOT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+`;
+
 export const SCRIPT_ERRORS = { [-1]: 'LEASE_LOST' } as const;
 
 export class LeaseLostError extends Error {
@@ -88,6 +102,7 @@ type Scripted = Redis & {
   syLease(leader: string, epoch: string, id: string, ttlMs: number, token: string): Promise<[number, string]>;
   syRelease(leader: string, token: string): Promise<number>;
   syAppend(leader: string, log: string, token: string, ...entries: string[]): Promise<string[] | number>;
+  sySnapshot(leader: string, snapshot: string, token: string, json: string): Promise<number>;
   syRouting(leader: string, routing: string, primary: string, token: string, json: string, channel: string, primaryJson: string): Promise<number>;
 };
 
@@ -100,6 +115,7 @@ export function scripted(redis: Redis): Scripted {
     redis.defineCommand('syRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('syAppend', { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand('syRouting', { numberOfKeys: 3, lua: ROUTING });
+    redis.defineCommand('sySnapshot', { numberOfKeys: 2, lua: SNAPSHOT });
     defined.add(redis);
   }
   return redis as Scripted;

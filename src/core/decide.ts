@@ -81,6 +81,15 @@ export function peerViews(state: ClusterState, target: string, now: number, s: S
 export function observedHealth(state: ClusterState, id: string, now: number, s: Settings): Verdict {
   const soft = state.soft[id];
   const isPrimary = id === state.primary;
+  if (isPrimary) {
+    // asked to step down (a switchover that then failed or was aborted, perhaps after it
+    // did): what it reported before, and what its peers see of its port, no longer tell
+    const n = state.nodes[id];
+    const asked = n?.demotionAskedAt ?? null;
+    if (asked !== null && (n!.promotedAt === null || n!.promotedAt < asked) && (!soft || soft.receivedAt <= asked)) {
+      return { healthy: false, reason: 'asked to step down: awaiting its next report' };
+    }
+  }
   if (isSilent(soft, now, s)) {
     // peers reaching its port say nothing of its role: they vouch for a primary whose
     // agent last reported it taking writes (or that this coordinator never heard from)

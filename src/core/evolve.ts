@@ -111,7 +111,7 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
       const old = state.nodes[e.node];
       const node: NodeInfo = old
         ? { ...old, host: e.host, port: e.port, priority: e.priority }
-        : { id: e.node, host: e.host, port: e.port, priority: e.priority, healthy: false, healthReason: 'registered', role: 'replica', pending: null, promotedAt: null };
+        : { id: e.node, host: e.host, port: e.port, priority: e.priority, healthy: false, healthReason: 'registered', role: 'replica', pending: null, promotedAt: null, demotionAskedAt: null };
       return { ...state, nodes: { ...state.nodes, [e.node]: node } };
     }
     case 'node.removed': {
@@ -175,7 +175,7 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
         ? { ...state, operation: { ...state.operation, phase: 'promoting', phaseAt: e.at } }
         : state;
     case 'demotion.requested':
-      return state;
+      return setNode(state, e.node, { demotionAskedAt: e.at });
     case 'sync.requested':
       return { ...state, syncRequest: { operationId: e.operationId, node: e.node, names: e.names, count: e.count, at: e.at, appliedLsn: null, failed: null } };
     case 'sync.changed':

@@ -4,3 +4,4 @@ export * from './state.js';
 export * from './evolve.js';
 export * from './decide.js';
 export * from './routing.js';
+export * from './snapshot.js';

@@ -24,6 +24,8 @@ export interface NodeInfo {
   role: 'primary' | 'replica';
   /** journal time of its newest promotion */
   promotedAt: number | null;
+  /** journal time of the newest demotion asked of it (switchover): its older reports no longer tell its role */
+  demotionAskedAt: number | null;
   /** newest follow/rejoin request not yet seen to take effect */
   pending: PendingJob | null;
 }
