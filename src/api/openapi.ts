@@ -70,7 +70,11 @@ function buildDocument(routes: readonly CollectedRoute[], info: OpenApiInfo, com
     const parameters = [...params(s.params, 'path', r.url, plain), ...params(s.querystring, 'query', r.url, plain), ...params(s.headers, 'header', r.url, plain)];
     if (parameters.length) op.parameters = parameters;
     if (s.body) op.requestBody = { required: true, content: { 'application/json': { schema: plain(s.body) } } };
-    op.responses = responses(s.response as Record<string, Json> | undefined, plain);
+    const res = responses(s.response as Record<string, Json> | undefined, plain);
+    // errors any route may answer, described once under components/responses
+    if (s.body) for (const c of ['PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] as const) res[ERRORS[c].status] ??= { $ref: `#/components/responses/${c}` };
+    res.default ??= { $ref: '#/components/responses/INTERNAL' };
+    op.responses = res;
     (paths[openApiPath(r.url)] ??= {})[r.method.toLowerCase()] = op;
   }
   return {

@@ -12,6 +12,14 @@ import { evolve } from '../core/evolve.js';
 import { routingTable as project } from '../core/routing.js';
 import { compareStreamIds, initialState, type ClusterState } from '../core/state.js';
 import type { Command } from '../events/observation.js';
+import { dashboard } from './dashboard.js';
+import { ApiError, ERRORS, errorResponses, isErrorCode, validationMessage, type AjvLikeError, type ErrorCode } from './errors.js';
+import { installMetrics } from './metrics.js';
+import { collectOpenApi } from './openapi.js';
+import * as S from './schemas.js';
+import { doc } from './schemas.js';
+
+export { ApiError } from './errors.js';
 
 export interface ApiCluster {
   readonly name: string;
@@ -56,40 +64,48 @@ const TopologyQuery = Type.Object({ at: Type.Optional(Type.String({ maxLength: 4
 /** How long an admin request waits for the leader to answer before it says 202. */
 const ANSWER_WAIT_MS = 3_000;
 
-export class ApiError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export function buildApi(opts: ApiOptions): FastifyInstance {
   const app = Fastify({ logger: opts.logger ?? false, ajv: { customOptions: { coerceTypes: true, useDefaults: true, removeAdditional: false } } });
+  // before any route: the OpenAPI document is collected from the routes as they register
+  const openapi = collectOpenApi(
+    app,
+    { title: 'switchyard routing API', version: '1', description: `Coordinator ${opts.coordinatorId}: where to send writes and reads, the journal, and operator commands.` },
+    S.COMPONENTS,
+  );
+  const metrics = installMetrics(app, opts.clusters);
+  // response schemas document the answers; they must never reshape them (see schemas.ts)
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, _req, reply) => {
-    if (err instanceof ApiError) return reply.code(err.statusCode).send({ error: err.code, message: err.message });
-    if (err.validation) return reply.code(400).send({ error: 'BAD_REQUEST', message: err.message });
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    return reply.code(status).send({ error: err.code ?? 'INTERNAL', message: status === 500 ? 'internal error' : err.message });
+  const fail = (reply: FastifyReply, code: ErrorCode, message: string): FastifyReply => reply.code(ERRORS[code].status).send({ error: code, message });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: AjvLikeError[]; validationContext?: string }, req, reply) => {
+    if (err instanceof ApiError) return fail(reply, err.code, err.message);
+    if (err.validation) return fail(reply, 'BAD_REQUEST', validationMessage(err.validation, err.validationContext));
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      // Fastify's own client errors (bad JSON, body too large, wrong content type, …)
+      const code: ErrorCode = isErrorCode(err.code) ? err.code : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST';
+      return fail(reply, code, err.code?.startsWith('FST_ERR_CTP_') ? `body: ${err.message}` : err.message);
+    }
+    req.log.error({ err }, 'API request failed');
+    return fail(reply, 'INTERNAL', 'internal error');
   });
+  app.setNotFoundHandler((req, reply) => fail(reply, 'ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
 
   const cluster = (name: string): ApiCluster => {
     const c = opts.clusters.get(name);
-    if (!c) throw new ApiError(404, 'CLUSTER_NOT_FOUND', `no cluster named ${JSON.stringify(name)}`);
+    if (!c) throw new ApiError('CLUSTER_NOT_FOUND', `no cluster named ${JSON.stringify(name)}`);
     return c;
   };
 
-  app.get('/healthz', async () => ({ ok: true, coordinator: opts.coordinatorId }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/healthz', { schema: doc({ summary: 'liveness', response: { 200: S.Liveness } }) }, async () => ({ ok: true, coordinator: opts.coordinatorId }));
+  app.get('/readyz', { schema: doc({ summary: 'readiness: every cluster has loaded its journal', response: { 200: S.Readiness, 503: { ...S.Readiness, description: 'some clusters are not ready yet (notReady)' } } }) }, async (_req, reply) => {
     const notReady = [...opts.clusters.values()].filter((c) => !c.ready).map((c) => c.name);
     if (notReady.length) return reply.code(503).send({ ok: false, notReady });
     return { ok: true };
   });
 
-  app.get('/v1/clusters', async () =>
+  app.get('/v1/clusters', { schema: doc({ summary: 'the clusters this coordinator serves', response: { 200: S.ClusterList } }) }, async () =>
     [...opts.clusters.values()].map((c) => ({
       name: c.name,
       engine: c.state.engine,
@@ -103,7 +119,15 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   app.get<{ Params: Static<typeof ClusterParams>; Querystring: Static<typeof RoutingQuery> }>(
     '/v1/clusters/:c/routing',
-    { schema: { params: ClusterParams, querystring: RoutingQuery } },
+    {
+      schema: doc({
+        summary: 'the routing table',
+        description: 'With If-None-Match: "<generation>" and ?waitMs=, long-polls and answers 304 when nothing changed.',
+        params: ClusterParams,
+        querystring: RoutingQuery,
+        response: { 200: S.RoutingTable, 304: { description: 'not modified: the generation is still the one in If-None-Match' }, ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND') },
+      }),
+    },
     async (req, reply) => {
       const c = cluster(req.params.c);
       let table = c.table;
@@ -123,19 +147,35 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     },
   );
 
-  app.get<{ Params: Static<typeof ClusterParams> }>('/v1/clusters/:c/routing/stream', { schema: { params: ClusterParams } }, (req, reply) => {
+  app.get<{ Params: Static<typeof ClusterParams> }>('/v1/clusters/:c/routing/stream',
+    {
+      schema: doc({
+        summary: 'the routing table as Server-Sent Events',
+        description: 'One `routing` event (id: the generation, data: the table as JSON) now and for every new table; a comment every 15 s keeps the stream open.',
+        params: ClusterParams,
+        response: { 200: S.text('text/event-stream', 'event: routing, data: the routing table'), ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND') },
+      }),
+    },
+    (req, reply) => {
     const c = cluster(req.params.c);
     sse(reply, c);
   });
 
   app.get<{ Params: Static<typeof HealthParams>; Querystring: Static<typeof HealthQuery> }>(
     '/v1/clusters/:c/nodes/:n/health',
-    { schema: { params: HealthParams, querystring: HealthQuery } },
+    {
+      schema: doc({
+        summary: "a node's health, for HAProxy and PgBouncer checks",
+        params: HealthParams,
+        querystring: HealthQuery,
+        response: { 200: S.HealthAnswer, 503: { ...S.HealthAnswer, description: 'not usable in that role (reason says why)' }, ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND', 'NODE_NOT_FOUND') },
+      }),
+    },
     async (req, reply) => {
       const c = cluster(req.params.c);
       const t = c.table;
       const id = req.params.n;
-      if (!c.state.nodes[id]) throw new ApiError(404, 'NODE_NOT_FOUND', `no node ${JSON.stringify(id)} in cluster ${c.name}`);
+      if (!c.state.nodes[id]) throw new ApiError('NODE_NOT_FOUND', `no node ${JSON.stringify(id)} in cluster ${c.name}`);
       const { role, maxLagMs, maxLagBytes } = req.query;
       const isPrimary = t.primary?.id === id;
       const replica = t.replicas.find((r) => r.id === id);
@@ -159,7 +199,14 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   app.get<{ Params: Static<typeof ClusterParams>; Querystring: Static<typeof EventsQuery> }>(
     '/v1/clusters/:c/events',
-    { schema: { params: ClusterParams, querystring: EventsQuery } },
+    {
+      schema: doc({
+        summary: 'the journal, a page at a time',
+        params: ClusterParams,
+        querystring: EventsQuery,
+        response: { 200: S.EventsPage, ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND') },
+      }),
+    },
     async (req) => {
       const c = cluster(req.params.c);
       const { after, limit, type } = req.query;
@@ -182,7 +229,9 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     },
   );
 
-  app.get<{ Params: Static<typeof ClusterParams> }>('/v1/clusters/:c/history', { schema: { params: ClusterParams } }, async (req) => {
+  app.get<{ Params: Static<typeof ClusterParams> }>('/v1/clusters/:c/history',
+    { schema: doc({ summary: 'failovers and switchovers', params: ClusterParams, response: { 200: S.History, ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND') } }) },
+    async (req) => {
     const c = cluster(req.params.c);
     return c.state.history;
   });
@@ -190,17 +239,18 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   /* ------------------------------------------------------------- admin */
 
   const admin = (auth: string | undefined): string => {
-    if (!opts.adminToken) throw new ApiError(403, 'ADMIN_DISABLED', 'admin routes are disabled: configure adminToken');
+    if (!opts.adminToken) throw new ApiError('ADMIN_DISABLED', 'admin routes are disabled: configure adminToken');
     const m = /^Bearer (.+)$/.exec(auth ?? '');
     const given = Buffer.from(m?.[1] ?? '');
     const want = Buffer.from(opts.adminToken);
-    if (!m || given.length !== want.length || !timingSafeEqual(given, want)) throw new ApiError(401, 'UNAUTHORIZED', 'admin routes need Authorization: Bearer <adminToken>');
+    if (!m || given.length !== want.length || !timingSafeEqual(given, want)) throw new ApiError('UNAUTHORIZED', 'admin routes need Authorization: Bearer <adminToken>');
     return 'api';
   };
 
   /** Submit a command and wait (briefly) for the journal's answer. */
   const command = async (c: ApiCluster, action: Command['action'], to: string | undefined, by: string): Promise<{ id: string; answer: 'done' | 'rejected' | 'pending'; reason?: string }> => {
-    if (to !== undefined && !c.state.nodes[to]) throw new ApiError(400, 'NODE_NOT_FOUND', `no node ${JSON.stringify(to)} in cluster ${c.name}`);
+    // a body naming an unknown node is bad input (400), not an unknown resource (404)
+    if (to !== undefined && !c.state.nodes[to]) throw new ApiError('BAD_REQUEST', `body/to names no node of cluster ${c.name}: ${JSON.stringify(to)}`);
     const prefix = { pause: 'pause', resume: 'resume', switchover: 'so', failover: 'mf' }[action];
     const id = `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
     const cmd: Command = { type: 'command', v: 1, id, action, by, at: Date.now() };
@@ -219,15 +269,28 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     const by = admin(req.headers.authorization);
     const c = cluster(req.params.c);
     const r = await command(c, action, req.body.to, by);
-    if (r.answer === 'rejected') throw new ApiError(409, 'REJECTED', `${action} refused: ${r.reason}`);
+    if (r.answer === 'rejected') throw new ApiError('REJECTED', `${action} refused: ${r.reason}`);
     return reply.code(202).send({ operationId: r.id, accepted: r.answer === 'done' });
   };
 
-  app.post<{ Params: Static<typeof ClusterParams>; Body: Static<typeof SwitchoverBody> }>('/v1/clusters/:c/switchover', { schema: { params: ClusterParams, body: SwitchoverBody } }, operation('switchover'));
-  app.post<{ Params: Static<typeof ClusterParams>; Body: Static<typeof FailoverBody> }>('/v1/clusters/:c/failover', { schema: { params: ClusterParams, body: FailoverBody } }, operation('failover'));
+  const ADMIN = [{ adminToken: [] }];
+  const adminErrors = errorResponses('BAD_REQUEST', 'UNAUTHORIZED', 'ADMIN_DISABLED', 'CLUSTER_NOT_FOUND');
+  const operationResponses = { 202: S.OperationAccepted, ...adminErrors, ...errorResponses('REJECTED') };
+  app.post<{ Params: Static<typeof ClusterParams>; Body: Static<typeof SwitchoverBody> }>(
+    '/v1/clusters/:c/switchover',
+    { schema: doc({ summary: 'planned switchover, to a node or the best candidate (admin)', security: ADMIN, params: ClusterParams, body: SwitchoverBody, response: operationResponses }) },
+    operation('switchover'),
+  );
+  app.post<{ Params: Static<typeof ClusterParams>; Body: Static<typeof FailoverBody> }>(
+    '/v1/clusters/:c/failover',
+    { schema: doc({ summary: 'manual failover to a node, when the primary is down (admin)', security: ADMIN, params: ClusterParams, body: FailoverBody, response: operationResponses }) },
+    operation('failover'),
+  );
 
   for (const action of ['pause', 'resume'] as const) {
-    app.post<{ Params: Static<typeof ClusterParams> }>(`/v1/clusters/:c/${action}`, { schema: { params: ClusterParams } }, async (req, reply) => {
+    const summary = action === 'pause' ? 'pause automatic failover (admin)' : 'resume automatic failover (admin)';
+    const response = { 200: S.PauseState, 202: { ...S.PauseState, description: 'queued: the leader has not answered yet' }, ...adminErrors };
+    app.post<{ Params: Static<typeof ClusterParams> }>(`/v1/clusters/:c/${action}`, { schema: doc({ summary, security: ADMIN, params: ClusterParams, response }) }, async (req, reply) => {
       const by = admin(req.headers.authorization);
       const c = cluster(req.params.c);
       const want = action === 'pause';
@@ -240,10 +303,12 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   /* --------------------------------------------------- explain, time travel */
 
-  app.get<{ Params: Static<typeof OpParams> }>('/v1/clusters/:c/operations/:id', { schema: { params: OpParams } }, async (req) => {
+  app.get<{ Params: Static<typeof OpParams> }>('/v1/clusters/:c/operations/:id',
+    { schema: doc({ summary: 'explain an operation: its history item, evidence and journal entries', params: OpParams, response: { 200: S.OperationExplain, ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND', 'OPERATION_NOT_FOUND') } }) },
+    async (req) => {
     const c = cluster(req.params.c);
     const item = c.state.history.find((h) => h.id === req.params.id);
-    if (!item) throw new ApiError(404, 'OPERATION_NOT_FOUND', `no operation ${JSON.stringify(req.params.id)} in the history of ${c.name}`);
+    if (!item) throw new ApiError('OPERATION_NOT_FOUND', `no operation ${JSON.stringify(req.params.id)} in the history of ${c.name}`);
     const from = `${Math.max(0, Date.parse(item.startedAt) - 60_000)}-0`;
     const entries: Array<{ id: string; type: string; at: string; data: unknown }> = [];
     let cursor = from;
@@ -265,7 +330,14 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   app.get<{ Params: Static<typeof ClusterParams>; Querystring: Static<typeof TopologyQuery> }>(
     '/v1/clusters/:c/topology',
-    { schema: { params: ClusterParams, querystring: TopologyQuery } },
+    {
+      schema: doc({
+        summary: 'the topology and routing table as of a point in the journal',
+        params: ClusterParams,
+        querystring: TopologyQuery,
+        response: { 200: S.TopologyAt, ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND') },
+      }),
+    },
     async (req) => {
       const c = cluster(req.params.c);
       const until = parseAt(req.query.at);
@@ -290,6 +362,29 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     },
   );
 
+  /* ------------------------------------------------ metrics, docs, dashboard */
+
+  app.get('/metrics', { schema: doc({ summary: 'Prometheus metrics', response: { 200: S.text('text/plain', 'Prometheus text exposition format 0.0.4') } }) }, async (_req, reply) =>
+    reply.header('Content-Type', metrics.contentType).header('Cache-Control', 'no-cache').send(await metrics.scrape()),
+  );
+
+  for (const url of ['/docs', '/docs/openapi.json']) {
+    app.get(url, { schema: doc({ summary: 'this OpenAPI document', response: { 200: S.OpenApiDocument } }) }, async () => openapi.document());
+  }
+
+  app.get('/', { schema: doc({ summary: 'the dashboard: topology, lag, live event timeline', response: { 200: S.text('text/html', 'a self-contained page') } }) }, async (_req, reply) => {
+    const page = dashboard({
+      coordinatorId: opts.coordinatorId,
+      clusters: [...opts.clusters.values()].map((c) => ({ name: c.name, engine: c.state.engine, paused: c.state.paused, leader: c.state.leader, servedByLeader: c.isLeader, table: c.table })),
+    });
+    return reply
+      .header('Content-Type', 'text/html; charset=utf-8')
+      .header('Content-Security-Policy', page.csp)
+      .header('Cache-Control', 'no-store')
+      .header('X-Content-Type-Options', 'nosniff')
+      .send(page.html);
+  });
+
   return app;
 }
 
@@ -298,7 +393,7 @@ function parseAt(at: string | undefined): string | null {
   if (!at) return null;
   if (/^\d+-\d+$/.test(at)) return at;
   const ms = /^\d+$/.test(at) ? Number(at) : Date.parse(at);
-  if (!Number.isFinite(ms)) throw new ApiError(400, 'BAD_REQUEST', `at=${JSON.stringify(at)} is neither a stream id nor a time`);
+  if (!Number.isFinite(ms)) throw new ApiError('BAD_REQUEST', `querystring/at ${JSON.stringify(at)} is neither a stream id nor a time`);
   return `${ms}-${Number.MAX_SAFE_INTEGER}`;
 }
 

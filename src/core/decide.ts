@@ -199,7 +199,8 @@ export type CandidateChoice = { ok: true; node: string; lostBytes: number } | { 
 /**
  * Candidate rules: reachable replica with a live agent, priority > 0, newest timeline,
  * highest received LSN, within maxLagOnFailoverBytes of the old primary's last known
- * LSN; ties by priority (higher first), then id.
+ * LSN; ties by priority (higher first), then id. A node that a failed operation from
+ * this primary promoted after all counts too, as it reports itself: a primary.
  */
 export function chooseCandidate(state: ClusterState, now: number, s: Settings, only?: string): CandidateChoice {
   const old = state.primary;
@@ -208,6 +209,13 @@ export function chooseCandidate(state: ClusterState, now: number, s: Settings, o
   const rejected: string[] = [];
   const eligible: Array<{ id: string; tl: number; lsn: number; prio: number }> = [];
   const syncOnly = s.synchronous ? new Set(state.sync) : null;
+  // nodes promoted at our request by an operation from this primary that then failed (the
+  // result lost, or too late): one may report primary now. It holds the newest timeline:
+  // adopting it (its promote job answers 'already primary') forks no further history.
+  const promotedAt = old ? (state.nodes[old]?.promotedAt ?? null) : null;
+  const latePromoted = new Set(
+    state.history.filter((h) => h.outcome === 'failed' && h.from === old && h.to !== old && (promotedAt === null || Date.parse(h.startedAt) >= promotedAt)).map((h) => h.to),
+  );
   if (syncOnly && syncOnly.size === 0) return { ok: false, reason: 'no candidate: synchronous mode and no synchronous standby is established' };
   for (const n of Object.values(state.nodes)) {
     if (n.id === old) continue;
@@ -224,7 +232,7 @@ export function chooseCandidate(state: ClusterState, now: number, s: Settings, o
     const o = soft!.obs;
     if (n.priority <= 0) rejected.push(`${n.id}: priority 0`);
     else if (!o.reachable || o.process === 'dead' || o.process === 'stopped') rejected.push(`${n.id}: unreachable`);
-    else if (o.role !== 'replica') rejected.push(`${n.id}: role ${o.role}`);
+    else if (o.role !== 'replica' && !(o.role === 'primary' && latePromoted.has(n.id))) rejected.push(`${n.id}: role ${o.role}`);
     else {
       const lsn = o.lsn ?? o.replayLsn;
       const lag = lsnDiff(oldLsn, lsn);
@@ -483,12 +491,13 @@ function carryOut(state: ClusterState, cmd: PendingCommand, now: number, s: Sett
     case 'failover': {
       if (state.operation) return reject(`operation ${state.operation.id} is in flight`);
       if (cmd.to !== undefined && !state.nodes[cmd.to]) return reject(`no node ${cmd.to}`);
+      // health as observed now, not as last journaled: this pass may be journaling a change
       const primary = state.primary ? state.nodes[state.primary] : undefined;
-      const primaryUp = !!primary && primary.healthy && !isSilent(state.soft[primary.id], now, s);
+      const primaryUp = !!primary && observedHealth(state, primary.id, now, s).healthy;
       if (cmd.action === 'switchover') {
         if (!primary || !primaryUp) return reject('no healthy primary to switch over from: use failover --to NODE');
         if (cmd.to === primary.id) return reject(`${cmd.to} is already the primary`);
-        if (cmd.to !== undefined && !state.nodes[cmd.to]!.healthy) return reject(`${cmd.to} is not a healthy replica`);
+        if (cmd.to !== undefined && !observedHealth(state, cmd.to, now, s).healthy) return reject(`${cmd.to} is not a healthy replica`);
       } else {
         if (cmd.to === undefined) return reject('failover needs a target (to)');
         if (primaryUp) return reject(`the primary ${primary.id} is healthy: use switchover`);

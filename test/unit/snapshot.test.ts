@@ -6,52 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { evolve } from '../../src/core/evolve.js';
 import { fromSnapshot, journalLayer, toSnapshot } from '../../src/core/snapshot.js';
 import { initialState, type ClusterState } from '../../src/core/state.js';
-import { CLUSTER, DEAD, Sim, healthyCluster, jobResult, obs, type JournalRecord } from './helpers.js';
+import { CLUSTER, healthyCluster, type JournalRecord } from './helpers.js';
+import { randomRun } from './random.js';
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same journal. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Drive the leader through random crashes, promotions, pauses and commands; return its journal. */
 function randomJournal(seed: number): JournalRecord[] {
-  const rnd = prng(seed);
-  const sim: Sim = healthyCluster({ settings: { cooldownMs: 0 } });
-  let now = 1_000;
-  const nodes = ['pg1', 'pg2', 'pg3'];
-  for (let step = 0; step < 60; step++) {
-    now += 50 + Math.floor(rnd() * 400);
-    const r = rnd();
-    const primary = sim.state.primary;
-    if (r < 0.15 && primary) sim.observe(now, obs(primary, DEAD));
-    else if (r < 0.3 && sim.state.operation) {
-      const op = sim.state.operation;
-      sim.report(now, jobResult(op.to, { operationId: op.id, action: 'promote', ok: rnd() < 0.8 }));
-    } else if (r < 0.4) {
-      const n = nodes[Math.floor(rnd() * nodes.length)]!;
-      sim.observe(now, obs(n, n === primary ? { role: 'primary' } : {}));
-    } else if (r < 0.45) {
-      sim.fold({ kind: 'command', id: `cmd-${step}`, receivedAt: now, entry: { type: 'command', v: 1, id: `cmd-${step}`, action: rnd() < 0.5 ? 'pause' : 'resume', by: 'test', at: now } });
-    } else if (r < 0.5) {
-      const n = nodes[Math.floor(rnd() * nodes.length)]!;
-      sim.observe(now, obs(n, { walReceiver: null }));
-    } else {
-      // every live agent reports again as it is
-      for (const n of nodes) {
-        const last = sim.last.get(n);
-        if (last && last.process !== 'dead') sim.observe(now, obs(n, { ...last, seq: undefined as never, at: undefined as never }));
-      }
-    }
-    sim.pass(now);
-  }
-  return sim.journal;
+  return randomRun(seed).journal;
 }
 
 function foldAll(records: JournalRecord[], from: ClusterState = initialState(CLUSTER)): ClusterState {
