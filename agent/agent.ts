@@ -203,7 +203,7 @@ export class Agent {
       at: Date.now(),
       host: this.cfg.host,
       port: this.cfg.port,
-      priority: this.cfg.priority,
+      priority: this.cfg.noFailover ? 0 : this.cfg.priority,
       reachable: p.reachable,
       process: processState,
       role: p.role,

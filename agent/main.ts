@@ -13,6 +13,7 @@ export function loadAgentConfig(configPath: string | undefined, env: NodeJS.Proc
     host: env.SWITCHYARD_PG_HOST,
     port: envNumber(env, 'SWITCHYARD_PG_PORT'),
     priority: envNumber(env, 'SWITCHYARD_PRIORITY'),
+    noFailover: env.SWITCHYARD_NO_FAILOVER === undefined ? undefined : env.SWITCHYARD_NO_FAILOVER === 'true' || env.SWITCHYARD_NO_FAILOVER === '1',
     dataDir: env.SWITCHYARD_DATA_DIR,
     user: env.SWITCHYARD_PG_USER,
     password: env.SWITCHYARD_PG_PASSWORD,

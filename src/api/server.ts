@@ -8,6 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { JournalRecord } from '../bus/journal.js';
 import type { RoutingTable } from '../core/routing.js';
 import { timingSafeEqual, randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { evolve } from '../core/evolve.js';
 import { routingTable as project } from '../core/routing.js';
 import { compareStreamIds, initialState, type ClusterState } from '../core/state.js';
@@ -90,6 +91,13 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     req.log.error({ err }, 'API request failed');
     return fail(reply, 'INTERNAL', 'internal error');
   });
+  // open event streams would keep close() waiting for as long as a client (say, a
+  // dashboard tab) stays: end them first
+  const streams = new Set<ServerResponse>();
+  app.addHook('preClose', (done) => {
+    for (const res of streams) res.end();
+    done();
+  });
   app.setNotFoundHandler((req, reply) => fail(reply, 'ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
 
   const cluster = (name: string): ApiCluster => {
@@ -158,7 +166,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     },
     (req, reply) => {
     const c = cluster(req.params.c);
-    sse(reply, c);
+    sse(reply, c, streams);
   });
 
   app.get<{ Params: Static<typeof HealthParams>; Querystring: Static<typeof HealthQuery> }>(
@@ -405,9 +413,10 @@ function matchesEtag(header: string | string[], etag: string): boolean {
   });
 }
 
-function sse(reply: FastifyReply, c: ApiCluster): void {
+function sse(reply: FastifyReply, c: ApiCluster, streams: Set<ServerResponse>): void {
   reply.hijack();
   const res = reply.raw;
+  streams.add(res);
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   const send = (t: RoutingTable): void => {
     res.write(`event: routing\nid: ${t.generation}\ndata: ${JSON.stringify(t)}\n\n`);
@@ -416,6 +425,7 @@ function sse(reply: FastifyReply, c: ApiCluster): void {
   const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
   c.on('routing', send);
   res.on('close', () => {
+    streams.delete(res);
     clearInterval(ping);
     c.off('routing', send);
   });

@@ -31,6 +31,8 @@ export const AgentConfig = Type.Object(
     host: Type.String({ default: '127.0.0.1', minLength: 1 }),
     port: Type.Integer({ minimum: 1, maximum: 65535 }),
     priority: Type.Integer({ minimum: 0, maximum: 1000, default: 100 }),
+    /** never promote this node (reported as priority 0) */
+    noFailover: Type.Boolean({ default: false }),
     /** When set, the agent manages the node's process: starts, restarts, rejoins it. */
     dataDir: Type.Optional(Type.String({ minLength: 1 })),
     pgBin: Type.Optional(Type.String()),

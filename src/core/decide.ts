@@ -86,7 +86,7 @@ export function observedHealth(state: ClusterState, id: string, now: number, s: 
     // did): what it reported before, and what its peers see of its port, no longer tell
     const n = state.nodes[id];
     const asked = n?.demotionAskedAt ?? null;
-    if (asked !== null && (n!.promotedAt === null || n!.promotedAt < asked) && (!soft || soft.receivedAt <= asked)) {
+    if (asked !== null && (n!.promotedAt === null || n!.promotedAt < asked) && (!soft || soft.receivedAt <= asked || isSilent(soft, now, s))) {
       return { healthy: false, reason: 'asked to step down: awaiting its next report' };
     }
   }
@@ -414,8 +414,22 @@ function progressOperation(state: ClusterState, op: Operation, now: number, s: S
       append({ type: 'demotion.succeeded', operationId: op.id, node: op.from!, lsn: r.lsn ?? null });
       return false;
     }
-    if (r) return finish('aborted', `demotion of ${op.from} failed (${r.code ?? 'error'}: ${r.message ?? ''}); it keeps its role`);
-    if (now - op.phaseAt > s.promoteTimeoutMs) return finish('aborted', `demotion of ${op.from} not confirmed within promoteTimeoutMs`);
+    // aborted: the routing table turns writable again with the old primary's journaled
+    // health, so judge it first (the demotion may have happened after all)
+    const rejudge = (): void => {
+      const from = op.from ? state.nodes[op.from] : undefined;
+      if (!from || from.id !== state.primary) return;
+      const v = observedHealth(state, from.id, now, s);
+      if (v.healthy !== from.healthy) append({ type: 'node.health-changed', node: from.id, healthy: v.healthy, reason: v.reason });
+    };
+    if (r) {
+      rejudge();
+      return finish('aborted', `demotion of ${op.from} failed (${r.code ?? 'error'}: ${r.message ?? ''}); it keeps its role`);
+    }
+    if (now - op.phaseAt > s.promoteTimeoutMs) {
+      rejudge();
+      return finish('aborted', `demotion of ${op.from} not confirmed within promoteTimeoutMs`);
+    }
     return false;
   }
   if (op.phase === 'catching-up') {

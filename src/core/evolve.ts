@@ -121,7 +121,12 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
     }
     case 'node.health-changed':
       return {
-        ...setNode(state, e.node, { healthy: e.healthy, healthReason: e.reason }),
+        // healthy again: a restart asked for has taken effect (the next crash gets its own)
+        ...setNode(state, e.node, {
+          healthy: e.healthy,
+          healthReason: e.reason,
+          ...(e.healthy && state.nodes[e.node]?.pending?.action === 'restart' ? { pending: null } : {}),
+        }),
         blocked: e.healthy && e.node === state.primary ? null : state.blocked,
       };
     case 'node.role-changed': {
