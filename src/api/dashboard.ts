@@ -3,7 +3,9 @@
  * assets: coordinators often run without internet access). Per cluster: the topology
  * (primary, replicas with health, lag and sync flag), the routing generation,
  * paused / leader, and the journal as a live timeline. Live: it follows
- * `routing/stream` (SSE) and polls `events?after=<cursor>` every second.
+ * `routing/stream` (SSE) and polls `events?after=<cursor>` every second (and the
+ * routing table every 2 s: lag changes do not bump the generation, so the stream
+ * does not carry them).
  *
  * Everything inserted server-side is HTML-escaped; the initial data travels as JSON in
  * a non-executable script element with `<`, `>` and `&` escaped; the script builds the
@@ -211,7 +213,12 @@ const JS = `
     }).catch(function () { setTimeout(function () { poll(s); }, 3000); });
   }
 
-  state.forEach(function (s) { render(s); renderEvents(s); follow(s); poll(s); });
+  // the stream sends a table per new generation; lag is refreshed without one, so poll it
+  function refreshLag(s) {
+    getJson(base(s.summary.name) + '/routing').then(function (t) { if (t.generation >= s.table.generation) { s.table = t; renderTopology(s); } }).catch(function () {});
+  }
+
+  state.forEach(function (s) { render(s); renderEvents(s); follow(s); poll(s); setInterval(function () { refreshLag(s); }, 2000); });
   setInterval(refreshSummaries, 10000);
   setLive();
 })();
