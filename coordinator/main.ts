@@ -34,7 +34,7 @@ export async function startCoordinator(cfg: CoordinatorConfig): Promise<RunningC
       new ClusterRuntime({ name: c.name, engine: c.engine, settings: c.settings, coordinatorId: cfg.id, redisUrl: cfg.redis, leaseTtlMs: cfg.leaseTtlMs, tickMs: cfg.tickMs, log }),
     );
   }
-  const app = buildApi({ clusters: clusters, coordinatorId: cfg.id, adminToken: cfg.adminToken });
+  const app = buildApi({ clusters, coordinatorId: cfg.id, adminToken: cfg.adminToken, loggerInstance: log.child({ component: 'api' }) });
   for (const c of clusters.values()) await c.start();
   const url = await app.listen({ host: cfg.api.host, port: cfg.api.port });
   log.info({ url, clusters: [...clusters.keys()] }, 'coordinator serving');

@@ -3,7 +3,7 @@
  * coordinator serves it, leader or not; answers come from folded state, never from a
  * Redis round trip on the hot path (the journal reads aside).
  */
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyBaseLogger } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { JournalRecord } from '../bus/journal.js';
 import type { RoutingTable } from '../core/routing.js';
@@ -41,6 +41,8 @@ export interface ApiOptions {
   coordinatorId: string;
   adminToken?: string | undefined;
   logger?: boolean;
+  /** a pino logger for the app's own errors (request logging stays off) */
+  loggerInstance?: import('pino').Logger;
 }
 
 const ClusterParams = Type.Object({ c: Type.String({ maxLength: 64 }) });
@@ -66,7 +68,8 @@ const TopologyQuery = Type.Object({ at: Type.Optional(Type.String({ maxLength: 4
 const ANSWER_WAIT_MS = 3_000;
 
 export function buildApi(opts: ApiOptions): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false, ajv: { customOptions: { coerceTypes: true, useDefaults: true, removeAdditional: false } } });
+  const logging = opts.loggerInstance ? { loggerInstance: opts.loggerInstance as FastifyBaseLogger, disableRequestLogging: true } : { logger: opts.logger ?? false };
+  const app: FastifyInstance = Fastify({ ...logging, ajv: { customOptions: { coerceTypes: true, useDefaults: true, removeAdditional: false } } });
   // before any route: the OpenAPI document is collected from the routes as they register
   const openapi = collectOpenApi(
     app,
@@ -157,6 +160,8 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
 
   app.get<{ Params: Static<typeof ClusterParams> }>('/v1/clusters/:c/routing/stream',
     {
+      // a HEAD would open a stream that never ends
+      exposeHeadRoute: false,
       schema: doc({
         summary: 'the routing table as Server-Sent Events',
         description: 'One `routing` event (id: the generation, data: the table as JSON) now and for every new table; a comment every 15 s keeps the stream open.',
@@ -201,7 +206,7 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
           why = 'replica';
         }
       } else why = c.state.nodes[id]?.healthReason ?? 'unhealthy';
-      return reply.code(ok ? 200 : 503).send({ ok, node: id, role: isPrimary ? 'primary' : 'replica', reason: why, generation: t.generation });
+      return reply.code(ok ? 200 : 503).send({ ok, node: id, role: isPrimary ? 'primary' : (c.state.nodes[id]?.role ?? 'replica'), reason: why, generation: t.generation });
     },
   );
 
@@ -273,6 +278,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     return { id, answer: 'pending' };
   };
 
+  /** the token is checked before the body is validated: no field details without it */
+  const adminFirst = async (req: { headers: { authorization?: string } }): Promise<void> => {
+    admin(req.headers.authorization);
+  };
+
   const operation = (action: 'switchover' | 'failover') => async (req: { params: { c: string }; body: { to?: string }; headers: { authorization?: string } }, reply: FastifyReply) => {
     const by = admin(req.headers.authorization);
     const c = cluster(req.params.c);
@@ -286,19 +296,19 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
   const operationResponses = { 202: S.OperationAccepted, ...adminErrors, ...errorResponses('REJECTED') };
   app.post<{ Params: Static<typeof ClusterParams>; Body: Static<typeof SwitchoverBody> }>(
     '/v1/clusters/:c/switchover',
-    { schema: doc({ summary: 'planned switchover, to a node or the best candidate (admin)', security: ADMIN, params: ClusterParams, body: SwitchoverBody, response: operationResponses }) },
+    { onRequest: adminFirst, schema: doc({ summary: 'planned switchover, to a node or the best candidate (admin)', security: ADMIN, params: ClusterParams, body: SwitchoverBody, response: operationResponses }) },
     operation('switchover'),
   );
   app.post<{ Params: Static<typeof ClusterParams>; Body: Static<typeof FailoverBody> }>(
     '/v1/clusters/:c/failover',
-    { schema: doc({ summary: 'manual failover to a node, when the primary is down (admin)', security: ADMIN, params: ClusterParams, body: FailoverBody, response: operationResponses }) },
+    { onRequest: adminFirst, schema: doc({ summary: 'manual failover to a node, when the primary is down (admin)', security: ADMIN, params: ClusterParams, body: FailoverBody, response: operationResponses }) },
     operation('failover'),
   );
 
   for (const action of ['pause', 'resume'] as const) {
     const summary = action === 'pause' ? 'pause automatic failover (admin)' : 'resume automatic failover (admin)';
     const response = { 200: S.PauseState, 202: { ...S.PauseState, description: 'queued: the leader has not answered yet' }, ...adminErrors };
-    app.post<{ Params: Static<typeof ClusterParams> }>(`/v1/clusters/:c/${action}`, { schema: doc({ summary, security: ADMIN, params: ClusterParams, response }) }, async (req, reply) => {
+    app.post<{ Params: Static<typeof ClusterParams> }>(`/v1/clusters/:c/${action}`, { onRequest: adminFirst, schema: doc({ summary, security: ADMIN, params: ClusterParams, response }) }, async (req, reply) => {
       const by = admin(req.headers.authorization);
       const c = cluster(req.params.c);
       const want = action === 'pause';

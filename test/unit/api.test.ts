@@ -16,7 +16,7 @@ import * as S from '../../src/api/schemas.js';
 import { routingTable, type RoutingTable } from '../../src/core/routing.js';
 import { compareStreamIds, type ClusterState, type HistoryItem } from '../../src/core/state.js';
 import type { Command } from '../../src/events/observation.js';
-import { CLUSTER, healthyCluster, type Sim } from './helpers.js';
+import { CLUSTER, healthyCluster, obs, type Sim } from './helpers.js';
 
 FormatRegistry.Set('date-time', (v) => !Number.isNaN(Date.parse(v)));
 
@@ -425,5 +425,31 @@ describe('GET / (dashboard)', () => {
     // the embedded JSON still parses back to the name
     const json = /<script type="application\/json" id="init">(.*?)<\/script>/s.exec(html)![1]!;
     expect((JSON.parse(json) as Array<{ name: string }>)[0]!.name).toBe(evil);
+  });
+});
+
+describe('admin checks come first', () => {
+  it('answers 401 to a bad body without the token (no field details to strangers)', async () => {
+    const app = api([fake(healthyCluster())]);
+    const res = await app.inject({ method: 'POST', url: '/v1/clusters/c1/failover', payload: { to: { nested: true } } });
+    expect(res.statusCode).toBe(401);
+    const ok = await app.inject({ method: 'POST', url: '/v1/clusters/c1/failover', payload: { to: { nested: true } }, headers: auth });
+    expect(ok.statusCode).toBe(400);
+  });
+
+  it('has no HEAD route on the SSE stream', async () => {
+    const app = api([fake(healthyCluster())]);
+    const res = await app.inject({ method: 'HEAD', url: '/v1/clusters/c1/routing/stream' });
+    expect(res.statusCode).toBe(404);
+  });
+
+  it('the health route reports the journal role of a primary that is not writable', async () => {
+    const sim = healthyCluster();
+    sim.observe(2_000, obs('pg1', { role: 'primary', reachable: false, error: 'timeout', lsn: null }));
+    sim.pass(2_000);
+    const app = api([fake(sim)]);
+    const res = await app.inject({ method: 'GET', url: '/v1/clusters/c1/nodes/pg1/health' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ role: 'primary' });
   });
 });
