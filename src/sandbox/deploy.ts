@@ -112,7 +112,7 @@ export class Sandbox {
     findPgBin();
     findRedisServer();
     const apiPorts = Array.from({ length: o.coordinators }, (_, i) => o.apiPort + i);
-    for (const [i, p] of apiPorts.entries()) await assertPortFree(p, `API of coordinator c${i + 1}`);
+    for (const [i, p] of apiPorts.entries()) await assertPortFree(p, `API of coordinator c${i + 1}`, '--api-port');
 
     fs.mkdirSync(this.dir, { recursive: true });
     ensureTraversable(this.dir);

@@ -49,11 +49,11 @@ export async function isPortFree(port: number, host = '127.0.0.1'): Promise<bool
  * Throws HarnessError PORT_IN_USE when 127.0.0.1:port cannot be bound.
  * `what` names the user of the port in the message (e.g. "pg1").
  */
-export async function assertPortFree(port: number, what: string, flag = '--api-port'): Promise<void> {
+export async function assertPortFree(port: number, what: string, flag?: string): Promise<void> {
   if (!(await isPortFree(port))) {
     throw new HarnessError(
       'PORT_IN_USE',
-      `port ${port} (${what}) is already in use: choose another with ${flag} or stop what listens there`,
+      `port ${port} (${what}) is already in use: ${flag ? `choose another with ${flag}` : 'choose another port'} or stop what listens there`,
     );
   }
 }

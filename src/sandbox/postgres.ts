@@ -355,7 +355,7 @@ export async function waitReady(
         if (path.resolve(served) !== path.resolve(opts.dataDir)) {
           throw new HarnessError(
             'PORT_IN_USE',
-            `port ${port} is served by another PostgreSQL (data directory ${served}): choose another with --base-port or stop what listens there`,
+            `port ${port} is served by another PostgreSQL (data directory ${served}): choose another port or stop what listens there`,
           );
         }
       } else {

@@ -128,7 +128,7 @@ describe('sandbox harness', () => {
       expect(err).toBeInstanceOf(HarnessError);
       expect((err as HarnessError).code).toBe('PORT_IN_USE');
       expect((err as HarnessError).message).toBe(
-        `port ${port} (pg1) is already in use: choose another with --base-port or stop what listens there`,
+        `port ${port} (pg1) is already in use: choose another port or stop what listens there`,
       );
     } finally {
       await new Promise<void>((resolve) => srv.close(() => resolve()));
