@@ -5,7 +5,8 @@
  *
  * Like the SDAM spec runner, it fails on any key it does not know how to check: at the
  * top level, in a phase, in a `given` item, in `expect`, and in the partial objects
- * whose fields it knows (topology, nodes, operation, routing, replicas). A typo in a
+ * whose fields it knows (topology, nodes, operation, commands, routing, replicas, jobs,
+ * settings). A typo in a
  * vector is an error, never a silently skipped check. The format is documented in
  * `test/vectors/README.md`.
  */
@@ -30,8 +31,8 @@ type JsonObject = { [k: string]: Json };
 const TOP_KEYS = ['description', 'settings', 'phases'];
 const PHASE_KEYS = ['description', 'at', 'given', 'passes', 'expect'];
 const EXPECT_KEYS = ['decisions', 'types', 'jobs', 'topology', 'routing', 'noDecisions'];
-const TOPOLOGY_KEYS = ['primary', 'paused', 'operation', 'nodes', 'blocked', 'epoch', 'leader', 'lastFailoverAt', 'opSeq', 'history', 'commands', 'handledCommands'];
-const NODE_KEYS = ['id', 'host', 'port', 'priority', 'healthy', 'healthReason', 'role', 'promotedAt', 'pending'];
+const TOPOLOGY_KEYS = ['primary', 'paused', 'operation', 'nodes', 'blocked', 'epoch', 'leader', 'lastFailoverAt', 'opSeq', 'sync', 'history', 'commands', 'handledCommands'];
+const NODE_KEYS = ['id', 'host', 'port', 'priority', 'healthy', 'healthReason', 'role', 'promotedAt', 'demotionAskedAt', 'pending'];
 const OPERATION_KEYS = ['id', 'kind', 'from', 'to', 'reason', 'manual', 'startedAt', 'phase', 'phaseAt', 'promoteResult', 'demoteResult', 'demoteLsn', 'commandId'];
 const COMMAND_KEYS = ['id', 'action', 'to', 'by', 'at', 'receivedAt'];
 const HANDLED_KEYS = ['id', 'rejected'];
@@ -39,14 +40,15 @@ const HISTORY_KEYS = ['id', 'kind', 'from', 'to', 'reason', 'startedAt', 'finish
 const ROUTING_KEYS = ['writable', 'primary', 'replicas', 'generation', 'epoch', 'updatedAt'];
 const ROUTING_PRIMARY_KEYS = ['id', 'host', 'port'];
 const REPLICA_KEYS = ['host', 'port', 'healthy', 'lagBytes', 'lagMs', 'replayLsn', 'sync'];
-const JOB_KEYS = ['node', 'action', 'operationId', 'upstream'];
+const JOB_KEYS = ['node', 'action', 'operationId', 'upstream', 'sync'];
 const SETTINGS_KEYS = Object.keys(DEFAULT_SETTINGS);
 const GIVEN_FORMS = ['obs', 'rawObs', 'beat', 'silent', 'journal', 'jobResult', 'command'];
 
 /** observation fields a vector may set (the envelope and seq/at are the runner's) */
 const OBS_FIELDS = Object.keys(ObservationV1.properties).filter((k) => !['type', 'v', 'seq', 'at'].includes(k));
 /** optional observation fields: `null` in a vector removes them */
-const OBS_OPTIONAL = ['error', 'errorMessage', 'standbys', 'peer'];
+const OBS_REQUIRED: readonly string[] = ObservationV1.required ?? [];
+const OBS_OPTIONAL = OBS_FIELDS.filter((k) => !OBS_REQUIRED.includes(k));
 const JOB_RESULT_FIELDS = Object.keys(JobResultV1.properties).filter((k) => !['type', 'v'].includes(k));
 const COMMAND_FIELDS = Object.keys(CommandV1.properties).filter((k) => !['type', 'v', 'at'].includes(k));
 
@@ -281,7 +283,8 @@ class Run {
       case 'jobResult': {
         const fields = object(g.jobResult, w);
         onlyKeys(fields, JOB_RESULT_FIELDS, w);
-        const r = jobResult(str(fields.node, `${w}.node`), { epoch: this.leaderEpoch, at, ...(fields as unknown as JobResult) });
+        const defaults: Partial<JobResult> = { epoch: this.leaderEpoch, at };
+        const r = jobResult(str(fields.node, `${w}.node`), { ...defaults, ...(fields as unknown as JobResult) });
         const parsed = parseObsEntry(JSON.stringify(r));
         if (!parsed.ok) fail(w, `not a valid job result: ${parsed.reason}`);
         this.sim.report(at, r);
@@ -320,8 +323,12 @@ function parseSettings(v: unknown): Partial<Settings> {
   if (v === undefined) return {};
   const o = object(v, 'settings');
   onlyKeys(o, SETTINGS_KEYS, 'settings');
-  for (const [k, x] of Object.entries(o)) int(x, `settings.${k}`);
-  return o as Partial<Settings>;
+  for (const [k, x] of Object.entries(o)) {
+    const d: unknown = (DEFAULT_SETTINGS as unknown as Record<string, unknown>)[k];
+    if (typeof d === 'number') int(x, `settings.${k}`);
+    else if (typeof x !== typeof d) fail(`settings.${k}`, `expected a ${typeof d}, got ${JSON.stringify(x)}`);
+  }
+  return o;
 }
 
 /** Check the keys of a partial object against the fields the runner knows, then match it. */
@@ -357,7 +364,7 @@ function checkExpect(run: Run, out: PhaseOutcome, e: JsonObject, where: string):
     for (const [i, d] of array(e.decisions, `${where}.decisions`).entries()) {
       const w = `${where}.decisions[${i}]`;
       const want = object(d, w);
-      str(want.type, `${w}.type`);
+      const type = str(want.type, `${w}.type`);
       let found = -1;
       for (let j = from; j < out.appends.length; j++) {
         if (mismatch(out.appends[j], want, w) === null) {
@@ -366,8 +373,8 @@ function checkExpect(run: Run, out: PhaseOutcome, e: JsonObject, where: string):
         }
       }
       if (found < 0) {
-        const same = out.appends.filter((a) => a.type === want.type);
-        const why = same.length ? same.map((a) => mismatch(a, want, w)).join('; ') : `no ${String(want.type)} appended`;
+        const same = out.appends.filter((a) => a.type === type);
+        const why = same.length ? same.map((a) => mismatch(a, want, w)).join('; ') : `no ${type} appended`;
         fail(w, `no appended entry (after the previous match) matches ${JSON.stringify(want)}: ${why}. Appended: ${show(out.appends.map((a) => a.type))}`);
       }
       from = found + 1;

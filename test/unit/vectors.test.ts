@@ -43,9 +43,14 @@ describe('the vector runner', () => {
     expect(() => runVector(ok(undefined, { responses: [] }))).toThrow(/unknown key "responses"/);
     expect(() => runVector({ ...ok(), outcome: {} })).toThrow(/unknown key "outcome"/);
     expect(() => runVector({ ...ok(), settings: { failAfter: 1 } })).toThrow(/unknown key "failAfter"/);
+    expect(() => runVector({ ...ok(), settings: { synchronous: 'yes' } })).toThrow(/expected a boolean/);
+    expect(() => runVector({ ...ok(), settings: { failAfterMs: 1.5 } })).toThrow(/expected an integer/);
     expect(() => runVector(ok(undefined, { given: [{ obs: { node: 'pg1', roel: 'primary' } }] }))).toThrow(/unknown key "roel"/);
     expect(() => runVector(ok(undefined, { given: [{ observe: { node: 'pg1' } }] }))).toThrow(/exactly one of/);
     expect(() => runVector(ok(undefined, { given: [{ obs: { node: 'pg1', role: 'primery' } }] }))).toThrow(/not a valid observation/);
+    expect(() => runVector(ok(undefined, { given: [{ command: { id: 'c', action: 'switchover', target: 'pg2' } }] }))).toThrow(/unknown key "target"/);
+    expect(() => runVector(ok(undefined, { given: [{ obs: { node: 'pg1', preset: 'crashed' } }] }))).toThrow(/unknown preset/);
+    expect(() => runVector(ok(undefined, { given: [{ obs: { node: 'pg1', seq: 3 } }] }))).toThrow(/unknown key "seq"/);
   });
 
   it('fails on unknown keys in the partial objects it knows', () => {
@@ -54,6 +59,8 @@ describe('the vector runner', () => {
     expect(() => runVector(ok({ routing: { replicas: { pg2: { lag: 0 } } } }))).toThrow(/unknown key "lag"/);
     expect(() => runVector(ok({ routing: { writeable: true } }))).toThrow(/unknown key "writeable"/);
     expect(() => runVector(ok({ jobs: [{ nod: 'pg2' }] }))).toThrow(/unknown key "nod"/);
+    expect(() => runVector(ok({ topology: { handledCommands: [{ ids: 'x' }] } }))).toThrow(/unknown key "ids"/);
+    expect(() => runVector(ok({ noDecisions: false }))).toThrow(/only `true`/);
   });
 
   it('fails when an expectation does not hold', () => {
