@@ -229,7 +229,7 @@ export class Agent {
     const obs = await this.observe();
     if (obs.fenced) this.fenced = true;
     try {
-      await this.redis.xadd(this.k.obs, 'MAXLEN', '~', OBS_MAXLEN, '*', 'e', JSON.stringify(obs));
+      await this.append(JSON.stringify(obs));
       this.lastRedisOk = performance.now();
     } catch (err) {
       await this.maybeFence(obs);
@@ -270,6 +270,13 @@ export class Agent {
     });
   }
 
+  /** XADD to the observation stream and wake the coordinators, in one round trip. */
+  private async append(json: string): Promise<void> {
+    const res = await this.redis.multi().xadd(this.k.obs, 'MAXLEN', '~', OBS_MAXLEN, '*', 'e', json).publish(this.k.wake, '1').exec();
+    const err = res?.find(([e]) => e)?.[0];
+    if (err) throw err;
+  }
+
   /** Can this host reach the current primary's port? (Not probed for ourselves.) */
   private async peerView(): Promise<PeerView | null> {
     const p = this.primaryAddr;
@@ -297,7 +304,7 @@ export class Agent {
     if (code) r.code = code;
     if (message) r.message = message.slice(0, 1000);
     if (lsn) r.lsn = lsn;
-    await this.redis.xadd(this.k.obs, 'MAXLEN', '~', OBS_MAXLEN, '*', 'e', JSON.stringify(r)).catch(() => {});
+    await this.append(JSON.stringify(r)).catch(() => {});
   }
 
   /** Fencing: refuse a job from an older epoch, and re-check the lease before an irreversible act. */
@@ -375,13 +382,21 @@ export class Agent {
     return withClient(this.target(), 5_000, async (c) => {
       const rec = await c.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
       if (!rec.rows[0]?.rec) return 'already primary';
-      // a node fenced while it was a primary keeps the setting in postgresql.auto.conf; a
-      // new primary starts without synchronous standbys (the leader sets them up again)
-      await c.query('ALTER SYSTEM RESET default_transaction_read_only');
-      await c.query('ALTER SYSTEM RESET synchronous_standby_names');
-      await c.query('SELECT pg_reload_conf()');
       const res = await c.query<{ ok: boolean }>('SELECT pg_promote(true, 60) AS ok');
       if (!res.rows[0]?.ok) throw new Error('pg_promote returned false');
+      // A node fenced while it was a primary keeps default_transaction_read_only in
+      // postgresql.auto.conf, and a former primary its synchronous_standby_names: a new
+      // primary starts without either (the leader sets synchronous standbys up again).
+      // Only after the promotion, and only if needed: a reload just before pg_promote can
+      // leave the startup process asleep for wal_retrieve_retry_interval (5 s).
+      const stale = await c.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_file_settings WHERE name IN ('default_transaction_read_only', 'synchronous_standby_names') AND sourcefile LIKE '%postgresql.auto.conf'",
+      );
+      if ((stale.rows[0]?.n ?? 0) > 0) {
+        await c.query('ALTER SYSTEM RESET default_transaction_read_only');
+        await c.query('ALTER SYSTEM RESET synchronous_standby_names');
+        await c.query('SELECT pg_reload_conf()');
+      }
       return 'promoted';
     });
   }

@@ -101,7 +101,7 @@ export class ManagedPostgres {
   writeStandbyConfig(up: Upstream): void {
     const autoConf = path.join(this.dataDir, 'postgresql.auto.conf');
     const existing = fs.existsSync(autoConf) ? fs.readFileSync(autoConf, 'utf8') : '';
-    const kept = existing.split('\n').filter((l) => l !== '' && !/^\s*(primary_conninfo|primary_slot_name|default_transaction_read_only)\s*=/.test(l));
+    const kept = existing.split('\n').filter((l) => l !== '' && !/^\s*(primary_conninfo|primary_slot_name|default_transaction_read_only|synchronous_standby_names)\s*=/.test(l));
     kept.push(`primary_conninfo = ${confString(this.conninfo(up))}`);
     fs.writeFileSync(autoConf, kept.join('\n') + '\n');
     chownToPg(autoConf);

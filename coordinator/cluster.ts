@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { appendFenced, readJournal, toRecords, type JournalRecord } from '../src/bus/journal.js';
+import { appendFenced, readJournal, readStream, toRecords, type JournalRecord } from '../src/bus/journal.js';
 import { jobIdFor, keys, type ClusterKeys } from '../src/bus/keys.js';
 import { Lease } from '../src/bus/lease.js';
 import { connectRedis } from '../src/errors.js';
@@ -23,8 +23,11 @@ import { routingTable, type RoutingTable } from '../src/core/routing.js';
 import { withDefaults, type Settings } from '../src/core/settings.js';
 import { initialState, type ClusterState, type CoreEvent, type Engine } from '../src/core/state.js';
 import type { JournalDraft, JournalEntry } from '../src/events/journal.js';
-import { fieldOf, parseCommand, parseObsEntry } from '../src/events/parse.js';
+import { parseCommand, parseObsEntry } from '../src/events/parse.js';
 import type { Command } from '../src/events/observation.js';
+
+/** Slow poll of the streams, in case a writer does not PUBLISH its wake-up. */
+const POLL_MS = 250;
 
 export interface ClusterRuntimeOptions {
   name: string;
@@ -83,6 +86,9 @@ export class ClusterRuntime extends EventEmitter {
   async start(): Promise<void> {
     await connectRedis(this.redis, this.opts.redisUrl);
     await connectRedis(this.reader, this.opts.redisUrl);
+    // the reader only listens for wake-ups; reads go through range-1 on the main connection
+    this.reader.on('message', () => this.onWake());
+    await this.reader.subscribe(this.k.wake);
     // the newest snapshot, the journal after it, then the newest observations
     const snap = await this.redis.get(this.k.snapshot);
     if (snap) {
@@ -103,13 +109,13 @@ export class ClusterRuntime extends EventEmitter {
       if (batch.length === 0) break;
       for (const r of batch) this.applyJournalRecord(r);
     }
-    const recent = (await this.redis.xrevrange(this.k.obs, '+', '-', 'COUNT', 500)) as Array<[string, string[]]>;
+    const recent = await readStream(this.redis, this.k.obs, 'newest', 500);
     this.obsId = recent[0]?.[0] ?? '0-0';
     // commands: only new ones; an old command is either answered in the journal or stale
-    const lastCmd = (await this.redis.xrevrange(this.k.cmd, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    const lastCmd = await readStream(this.redis, this.k.cmd, 'newest', 1);
     this.cmdId = lastCmd[0]?.[0] ?? '0-0';
     const now = Date.now();
-    for (const [id, fields] of recent.reverse()) this.applyObsEntry(id, fields, now, false);
+    for (const [id, value] of recent.reverse()) this.applyObsEntry(id, value, now, false);
     this.refreshTable();
     this.ready = true;
     this.followLoop = this.follow();
@@ -120,26 +126,33 @@ export class ClusterRuntime extends EventEmitter {
 
   /* ------------------------------------------------------------- following */
 
+  /**
+   * Follow the three streams. Reads go through range-1 (Lua), which never sends an
+   * oversized entry; writers PUBLISH on sy:{c}:wake after appending, and a slow poll
+   * covers a writer that does not (or a lost message).
+   */
   private async follow(): Promise<void> {
     while (!this.stopping) {
       try {
-        const reply = await this.reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.k.obs, this.k.log, this.k.cmd, this.obsId, this.state.logId, this.cmdId);
-        if (!reply) continue;
+        this.woken = false;
+        const [obs, log, cmd] = await Promise.all([
+          readStream(this.redis, this.k.obs, this.obsId, 1000),
+          readStream(this.redis, this.k.log, this.state.logId, 1000),
+          readStream(this.redis, this.k.cmd, this.cmdId, 1000),
+        ]);
+        if (obs.length + log.length + cmd.length === 0) {
+          if (!this.woken) await this.sleepUntilWoken(POLL_MS);
+          continue;
+        }
         const now = Date.now();
-        for (const [stream, entries] of reply) {
-          if (stream === this.k.log) {
-            for (const r of toRecords(entries)) this.applyJournalRecord(r);
-          } else if (stream === this.k.cmd) {
-            for (const [id, fields] of entries) {
-              this.cmdId = id;
-              this.applyCommand(id, fields, now);
-            }
-          } else {
-            for (const [id, fields] of entries) {
-              this.obsId = id;
-              this.applyObsEntry(id, fields, now, true);
-            }
-          }
+        for (const r of toRecords(log)) this.applyJournalRecord(r);
+        for (const [id, value] of cmd) {
+          this.cmdId = id;
+          this.applyCommand(id, value, now);
+        }
+        for (const [id, value] of obs) {
+          this.obsId = id;
+          this.applyObsEntry(id, value, now, true);
         }
         this.refreshTable();
         this.kick();
@@ -149,6 +162,29 @@ export class ClusterRuntime extends EventEmitter {
         await sleep(200);
       }
     }
+  }
+
+  private woken = false;
+  private wakeWaiter: (() => void) | null = null;
+
+  private onWake(): void {
+    this.woken = true;
+    const w = this.wakeWaiter;
+    this.wakeWaiter = null;
+    w?.();
+  }
+
+  private sleepUntilWoken(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeWaiter = null;
+        resolve();
+      }, ms);
+      this.wakeWaiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private applyJournalRecord(r: JournalRecord): void {
@@ -161,8 +197,8 @@ export class ClusterRuntime extends EventEmitter {
     }
   }
 
-  private applyObsEntry(id: string, fields: string[], receivedAt: number, live: boolean): void {
-    const p = parseObsEntry(fieldOf(fields, 'e'));
+  private applyObsEntry(id: string, value: string, receivedAt: number, live: boolean): void {
+    const p = parseObsEntry(value);
     if (!p.ok) {
       this.log.warn({ id, reason: p.reason }, 'observation rejected');
       if (live) this.pendingRejects.push({ type: 'entry.rejected', stream: this.k.obs, id, reason: p.reason });
@@ -174,8 +210,8 @@ export class ClusterRuntime extends EventEmitter {
 
   private pendingRejects: JournalDraft[] = [];
 
-  private applyCommand(id: string, fields: string[], receivedAt: number): void {
-    const p = parseCommand(fieldOf(fields, 'e'));
+  private applyCommand(id: string, value: string, receivedAt: number): void {
+    const p = parseCommand(value);
     if (!p.ok) {
       this.log.warn({ id, reason: p.reason }, 'command rejected');
       this.pendingRejects.push({ type: 'entry.rejected', stream: this.k.cmd, id, reason: p.reason });
@@ -186,7 +222,9 @@ export class ClusterRuntime extends EventEmitter {
 
   /** Queue an operator's command (any coordinator may; the leader carries it out). */
   async submit(command: Command): Promise<string> {
-    return (await this.redis.xadd(this.k.cmd, 'MAXLEN', '~', 1000, '*', 'e', JSON.stringify(command)))!;
+    const [[err, id]] = (await this.redis.multi().xadd(this.k.cmd, 'MAXLEN', '~', 1000, '*', 'e', JSON.stringify(command)).publish(this.k.wake, '1').exec())! as [[Error | null, string]];
+    if (err) throw err;
+    return id;
   }
 
   private refreshTable(): void {
@@ -366,6 +404,7 @@ export class ClusterRuntime extends EventEmitter {
     await this.writeSnapshot().catch(() => {});
     await this.lease.release().catch(() => {});
     this.reader.disconnect();
+    this.onWake();
     await this.followLoop?.catch(() => {});
     for (const q of this.queues.values()) await q.close().catch(() => {});
     this.redis.disconnect();

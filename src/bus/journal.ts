@@ -1,14 +1,14 @@
 /** Fenced journal appends and journal reads. */
 import type { Redis } from 'ioredis';
 import type { JournalEntry } from '../events/journal.js';
-import { fieldOf, parseJournalEntry } from '../events/parse.js';
+import { MAX_ENTRY_BYTES, parseJournalEntry } from '../events/parse.js';
 import type { ClusterKeys } from './keys.js';
 import { LeaseLostError, scripted } from './scripts.js';
 
 /** Append entries atomically, only while `token` holds the lease. Returns their stream ids. */
 export async function appendFenced(redis: Redis, k: ClusterKeys, token: string, entries: JournalEntry[]): Promise<string[]> {
   if (entries.length === 0) return [];
-  const res = await scripted(redis).syAppend(k.leader, k.log, token, ...entries.map((e) => JSON.stringify(e)));
+  const res = await scripted(redis).syAppend(k.leader, k.log, token, k.wake, ...entries.map((e) => JSON.stringify(e)));
   if (typeof res === 'number') throw new LeaseLostError();
   return res;
 }
@@ -20,16 +20,22 @@ export interface JournalRecord {
   rejected?: string;
 }
 
-export function toRecords(raw: Array<[string, string[]]>): JournalRecord[] {
-  return raw.map(([id, fields]) => {
-    const p = parseJournalEntry(fieldOf(fields, 'e'));
+export function toRecords(raw: Array<[string, string]>): JournalRecord[] {
+  return raw.map(([id, value]) => {
+    const p = parseJournalEntry(value);
     return p.ok ? { id, entry: p.value } : { id, entry: null, rejected: p.reason };
   });
 }
 
+/**
+ * Read a stream after `afterId` (exclusive), at most `count` entries, as [id, "e" field]
+ * pairs; an oversized entry never leaves Redis (see range-1 in scripts.ts).
+ */
+export async function readStream(redis: Redis, stream: string, afterId: string, count: number): Promise<Array<[string, string]>> {
+  return scripted(redis).syRange(stream, afterId === '0' ? '0-0' : afterId, count, MAX_ENTRY_BYTES);
+}
+
 /** Read journal entries after `afterId` (exclusive), at most `count`. */
 export async function readJournal(redis: Redis, k: ClusterKeys, afterId: string, count: number): Promise<JournalRecord[]> {
-  const start = afterId === '0-0' || afterId === '0' ? '-' : `(${afterId}`;
-  const raw = (await redis.xrange(k.log, start, '+', 'COUNT', count)) as Array<[string, string[]]>;
-  return toRecords(raw);
+  return toRecords(await readStream(redis, k.log, afterId, count));
 }

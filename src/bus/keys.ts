@@ -24,6 +24,8 @@ export function keys(cluster: string) {
     epoch: `${base}:epoch`,
     routing: `${base}:routing`,
     routingChannel: `${base}:routing:changed`,
+    /** PUBLISHed after every append to a stream: coordinators read (in Lua) when woken */
+    wake: `${base}:wake`,
     /** the journal's primary `{ id, host, port }`, even while it is down (agents read it) */
     primary: `${base}:primary`,
     snapshot: `${base}:snapshot`,

@@ -27,6 +27,35 @@ return {2, token}
 `;
 
 /**
+ * range-1: read a stream after a cursor, without ever sending an oversized entry.
+ * KEYS[1] the stream
+ * ARGV[1] cursor (exclusive; '0-0' = from the start), or 'newest' for the newest entries
+ *         (newest first)   ARGV[2] count  ARGV[3] max bytes
+ * → [[id, value], …] where value is the entry's "e" field, '' when it has none, or
+ *   "\0<bytes>" when it is larger than max bytes (the caller rejects it unread)
+ */
+const RANGE = `
+local rows
+if ARGV[1] == 'newest' then
+  rows = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', tonumber(ARGV[2]))
+else
+  rows = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))
+end
+local max = tonumber(ARGV[3])
+local out = {}
+for i, row in ipairs(rows) do
+  local value = ''
+  local fields = row[2]
+  for j = 1, #fields, 2 do
+    if fields[j] == 'e' then value = fields[j + 1] end
+  end
+  if #value > max then value = '\0' .. #value end
+  out[i] = {row[1], value}
+end
+return out
+`;
+
+/**
  * release-1: give the lease up if we still hold it.
  * KEYS[1] sy:{c}:leader  ARGV[1] token → 1 released, 0 not ours
  */
@@ -39,9 +68,10 @@ return 0
 `;
 
 /**
- * append-2: append entries to the journal if, and only if, the lease is ours.
+ * append-2: append entries to the journal if, and only if, the lease is ours, and wake
+ * the readers.
  * KEYS[1] sy:{c}:leader  KEYS[2] sy:{c}:log
- * ARGV[1] token  ARGV[2..n] JSON entries
+ * ARGV[1] token  ARGV[2] wake channel  ARGV[3..n] JSON entries
  * → list of stream ids, or -1 when the lease is not ours (a deposed leader)
  */
 const APPEND = `
@@ -49,9 +79,10 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
 local ids = {}
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   ids[#ids + 1] = redis.call('XADD', KEYS[2], '*', 'e', ARGV[i])
 end
+redis.call('PUBLISH', ARGV[2], '1')
 return ids
 `;
 
@@ -101,7 +132,8 @@ export class LeaseLostError extends Error {
 type Scripted = Redis & {
   syLease(leader: string, epoch: string, id: string, ttlMs: number, token: string): Promise<[number, string]>;
   syRelease(leader: string, token: string): Promise<number>;
-  syAppend(leader: string, log: string, token: string, ...entries: string[]): Promise<string[] | number>;
+  syAppend(leader: string, log: string, token: string, wake: string, ...entries: string[]): Promise<string[] | number>;
+  syRange(stream: string, cursor: string, count: number, maxBytes: number): Promise<Array<[string, string]>>;
   sySnapshot(leader: string, snapshot: string, token: string, json: string): Promise<number>;
   syRouting(leader: string, routing: string, primary: string, token: string, json: string, channel: string, primaryJson: string): Promise<number>;
 };
@@ -114,6 +146,7 @@ export function scripted(redis: Redis): Scripted {
     redis.defineCommand('syLease', { numberOfKeys: 2, lua: LEASE });
     redis.defineCommand('syRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('syAppend', { numberOfKeys: 2, lua: APPEND });
+    redis.defineCommand('syRange', { numberOfKeys: 1, lua: RANGE });
     redis.defineCommand('syRouting', { numberOfKeys: 3, lua: ROUTING });
     redis.defineCommand('sySnapshot', { numberOfKeys: 2, lua: SNAPSHOT });
     defined.add(redis);

@@ -414,13 +414,12 @@ function progressOperation(state: ClusterState, op: Operation, now: number, s: S
       append({ type: 'demotion.succeeded', operationId: op.id, node: op.from!, lsn: r.lsn ?? null });
       return false;
     }
-    // aborted: the routing table turns writable again with the old primary's journaled
-    // health, so judge it first (the demotion may have happened after all)
+    // aborted with the demotion unconfirmed: it may have stepped down after all (a job is
+    // delivered at least once). The routing table would turn writable again on its
+    // journaled health: it is unhealthy until it reports after the abort.
     const rejudge = (): void => {
       const from = op.from ? state.nodes[op.from] : undefined;
-      if (!from || from.id !== state.primary) return;
-      const v = observedHealth(state, from.id, now, s);
-      if (v.healthy !== from.healthy) append({ type: 'node.health-changed', node: from.id, healthy: v.healthy, reason: v.reason });
+      if (from && from.id === state.primary && from.healthy) append({ type: 'node.health-changed', node: from.id, healthy: false, reason: 'switchover aborted: awaiting its next report' });
     };
     if (r) {
       rejudge();

@@ -222,8 +222,11 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
         return { ...state, history: updateHistory(state, e.operationId, { outcome: e.outcome }) };
       }
       const automatic = !state.operation.manual;
+      // a switchover aborted before its demotion was confirmed: the old primary's reports
+      // from before say nothing of its role (decide waits for a newer one)
+      const doubt = state.operation.kind === 'switchover' && state.operation.phase === 'demoting' ? state.operation.from : null;
       return {
-        ...state,
+        ...(doubt ? setNode(state, doubt, { demotionAskedAt: e.at }) : state),
         operation: null,
         lastFailoverAt: automatic ? e.at : state.lastFailoverAt,
         history: updateHistory(state, e.operationId, {

@@ -24,7 +24,10 @@ export interface NodeInfo {
   role: 'primary' | 'replica';
   /** journal time of its newest promotion */
   promotedAt: number | null;
-  /** journal time of the newest demotion asked of it (switchover): its older reports no longer tell its role */
+  /**
+   * journal time of the newest demotion asked of it (switchover), or of the abort that
+   * left it in doubt: its reports from before no longer tell its role
+   */
   demotionAskedAt: number | null;
   /** newest follow/rejoin request not yet seen to take effect */
   pending: PendingJob | null;
