@@ -31,7 +31,7 @@ return {2, token}
  * KEYS[1] the stream
  * ARGV[1] cursor (exclusive; '0-0' = from the start), or 'newest' for the newest entries
  *         (newest first)   ARGV[2] count  ARGV[3] max bytes
- * → [[id, value], …] where value is the entry's "e" field, '' when it has none, or
+ * → [[id, value], …] where value is the entry's "e" field, "\0-" when it has none, or
  *   "\0<bytes>" when it is larger than max bytes (the caller rejects it unread)
  */
 const RANGE = `
@@ -44,7 +44,7 @@ end
 local max = tonumber(ARGV[3])
 local out = {}
 for i, row in ipairs(rows) do
-  local value = ''
+  local value = '\0-'
   local fields = row[2]
   for j = 1, #fields, 2 do
     if fields[j] == 'e' then value = fields[j + 1] end

@@ -429,6 +429,12 @@ function progressOperation(state: ClusterState, op: Operation, now: number, s: S
       rejudge();
       return finish('aborted', `demotion of ${op.from} not confirmed within promoteTimeoutMs`);
     }
+    // a new leader since the request: its predecessor may have died before sending the job
+    const target = state.nodes[op.to];
+    if (op.requestEpoch < state.epoch && op.from && target) {
+      append({ type: 'demotion.requested', operationId: op.id, node: op.from, jobId: '' });
+      out.push({ type: 'job', job: { node: op.from, action: 'demote', operationId: op.id, upstream: upstreamOf(target) } });
+    }
     return false;
   }
   if (op.phase === 'catching-up') {
@@ -450,6 +456,13 @@ function progressOperation(state: ClusterState, op: Operation, now: number, s: S
   }
   const candSoft = state.soft[op.to];
   const seenPrimary = !!candSoft && candSoft.receivedAt >= op.phaseAt && candSoft.obs.reachable && candSoft.obs.role === 'primary';
+  if (!op.promoteResult && !seenPrimary && op.requestEpoch < state.epoch && now - op.phaseAt <= s.promoteTimeoutMs) {
+    // a new leader since the request: its predecessor may have died before sending the
+    // job. Promotion is idempotent; the old job, if it arrives, is refused (stale epoch).
+    append({ type: 'promotion.requested', operationId: op.id, node: op.to, jobId: '' });
+    out.push({ type: 'job', job: { node: op.to, action: 'promote', operationId: op.id } });
+    return false;
+  }
   if (op.promoteResult?.ok || seenPrimary) {
     const target = state.nodes[op.to];
     append({ type: 'promotion.succeeded', operationId: op.id, node: op.to, timeline: candSoft?.obs.timeline ?? null });

@@ -42,6 +42,8 @@ export function evolve(state: ClusterState, event: CoreEvent): ClusterState {
     case 'job.result': {
       const r = event.entry;
       const op = state.operation;
+      // a job from before the current request (a previous leader's) says nothing of it
+      if (op && r.operationId === op.id && r.epoch < op.requestEpoch && (r.action === 'promote' || r.action === 'demote')) return state;
       if (op && r.operationId === op.id && r.action === 'promote' && r.node === op.to) {
         return { ...state, operation: { ...op, promoteResult: { ok: r.ok, code: r.code, message: r.message } } };
       }
@@ -169,18 +171,25 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
           demoteResult: null,
           demoteLsn: null,
           commandId: e.commandId ?? null,
+          requestEpoch: e.epoch,
         },
         opSeq: state.opSeq + 1,
         blocked: null,
         history: [...state.history, item].slice(-HISTORY_LIMIT),
       };
     }
-    case 'promotion.requested':
-      return state.operation && state.operation.id === e.operationId && state.operation.phase !== 'promoting'
-        ? { ...state, operation: { ...state.operation, phase: 'promoting', phaseAt: e.at } }
-        : state;
-    case 'demotion.requested':
-      return setNode(state, e.node, { demotionAskedAt: e.at });
+    case 'promotion.requested': {
+      const op = state.operation;
+      if (!op || op.id !== e.operationId) return state;
+      return op.phase !== 'promoting'
+        ? { ...state, operation: { ...op, phase: 'promoting', phaseAt: e.at, requestEpoch: e.epoch } }
+        : { ...state, operation: { ...op, requestEpoch: e.epoch } };
+    }
+    case 'demotion.requested': {
+      const next = setNode(state, e.node, { demotionAskedAt: e.at });
+      const op = next.operation;
+      return op && op.id === e.operationId ? { ...next, operation: { ...op, requestEpoch: e.epoch } } : next;
+    }
     case 'sync.requested':
       return { ...state, syncRequest: { operationId: e.operationId, node: e.node, names: e.names, count: e.count, at: e.at, appliedLsn: null, failed: null } };
     case 'sync.changed':

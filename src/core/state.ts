@@ -80,6 +80,12 @@ export interface Operation {
   phaseAt: number;
   /** the operator's command that started it */
   commandId: string | null;
+  /**
+   * the epoch of the leader that sent the current step's job: a new leader re-sends it
+   * (its predecessor may have died between the journal entry and the job), and results
+   * of older jobs are ignored
+   */
+  requestEpoch: number;
 }
 
 export interface SyncRequest {

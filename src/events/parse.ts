@@ -50,8 +50,8 @@ function schemaErrors(value: unknown, check: TaggedCheck): string[] {
 }
 
 function parseWith<T>(raw: string | undefined, check: TaggedCheck): Parsed<T> {
-  if (raw === undefined || raw === '') return { ok: false, reason: 'entry has no "e" field' };
-  // range-1 replaces an oversized entry by "\0<bytes>": it was never sent
+  // range-1 answers "\0-" for an entry without an "e" field, "\0<bytes>" for an oversized one (never sent)
+  if (raw === undefined || raw === '\u0000-') return { ok: false, reason: 'entry has no "e" field' };
   if (raw.startsWith('\u0000')) return { ok: false, reason: `entry too large: ${raw.slice(1)} bytes > ${MAX_ENTRY_BYTES}` };
   if (raw.length > MAX_ENTRY_BYTES) return { ok: false, reason: `entry too large: ${raw.length} bytes > ${MAX_ENTRY_BYTES}` };
   let value: unknown;

@@ -861,3 +861,35 @@ describe('restart in place', () => {
     expect(d.types).not.toContain('restart.requested');
   });
 });
+
+describe('a leader that dies mid-operation', () => {
+  it('its successor re-sends the promote job; the old job’s refusal is ignored', () => {
+    const sim = healthyCluster();
+    sim.observe(2_000, obs('pg1', DEAD));
+    sim.pass(2_000);
+    const op = sim.state.operation!;
+    expect(sim.jobs.filter((j) => j.action === 'promote')).toHaveLength(1);
+    // the leader died; its successor takes the lease at epoch 2
+    sim.append(3_000, { type: 'leader.changed', coordinator: 'c2' }, 2);
+    const again = sim.pass(3_000);
+    expect(again.one('promotion.requested')).toMatchObject({ operationId: op.id, node: op.to });
+    expect(again.jobs).toEqual([expect.objectContaining({ node: op.to, action: 'promote', operationId: op.id })]);
+    // the old job reaches the agent late and is refused as stale: not a failed promotion
+    sim.report(3_100, jobResult(op.to, { operationId: op.id, action: 'promote', ok: false, code: 'stale-epoch', epoch: 1 }));
+    expect(sim.pass(3_100).types).not.toContain('promotion.failed');
+    // not re-sent again by the same leader
+    expect(sim.pass(3_200).types).not.toContain('promotion.requested');
+    sim.report(3_300, jobResult(op.to, { operationId: op.id, action: 'promote', ok: true, epoch: 2 }));
+    expect(sim.pass(3_300).types).toContain('promotion.succeeded');
+  });
+
+  it('its successor re-sends the demote job of a switchover', () => {
+    const sim = healthyCluster();
+    sim.fold({ kind: 'command', id: 'so-1', receivedAt: 2_000, entry: { type: 'command', v: 1, id: 'so-1', action: 'switchover', to: 'pg2', by: 't', at: 2_000 } });
+    sim.pass(2_000);
+    expect(sim.state.operation?.phase).toBe('demoting');
+    sim.append(3_000, { type: 'leader.changed', coordinator: 'c2' }, 2);
+    const again = sim.pass(3_000);
+    expect(again.jobs).toEqual([expect.objectContaining({ node: 'pg1', action: 'demote', upstream: expect.objectContaining({ id: 'pg2' }) })]);
+  });
+});

@@ -199,7 +199,7 @@ export class Sim {
       if (d.type === 'append') {
         const draft = { ...d.entry } as JournalDraft & { jobId?: string };
         if (draft.type === 'promotion.requested' || draft.type === 'follow.requested') draft.jobId = `job-${++this.jobSeq}`;
-        this.append(now, draft);
+        this.append(now, draft, Math.max(1, this.state.epoch)); // as the current leader would
       } else {
         this.jobs.push({ ...d.job, jobId: `job-${++this.jobSeq}`, at: now });
       }
