@@ -56,6 +56,9 @@ export class Agent {
   private busy = false;
   private restartTimer: NodeJS.Timeout | null = null;
   private restartDelayMs = 200;
+  /** the end of WAL read from disk after the node died as a primary (reported until it is a primary again) */
+  private walEnd: string | null = null;
+  private walEndRead: Promise<void> | null = null;
   /** the journal's primary, as published by the leader */
   primaryId: string | null = null;
   private primaryAddr: Upstream | null = null;
@@ -132,8 +135,17 @@ export class Agent {
         );
       }, delay);
     } else {
-      // a primary: the coordinator decides (failover, then a rejoin job for us)
+      // a primary: the coordinator decides (failover, then a rejoin job for us). Meanwhile
+      // read our end of WAL: what a failover loses is measured against it.
       this.log.warn('the primary postmaster died: waiting for the coordinator (no restart in place)');
+      this.walEndRead = m
+        .walEnd()
+        .then((end) => {
+          this.walEnd = end;
+          this.log.info({ walEnd: end }, 'end of WAL on disk');
+          this.probeNow();
+        })
+        .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not read the end of WAL'));
     }
   }
 
@@ -219,6 +231,7 @@ export class Agent {
     if (p.errorMessage) obs.errorMessage = p.errorMessage;
     if ('standbys' in p && p.standbys) obs.standbys = p.standbys;
     if ('readOnly' in p && p.readOnly && p.role === 'primary') obs.fenced = true;
+    if (this.walEnd) obs.walEnd = this.walEnd;
     const peer = await this.peerView();
     if (peer) obs.peer = peer;
     return obs;
@@ -332,9 +345,12 @@ export class Agent {
       let outcome: string;
       let lsn: string | undefined;
       switch (data.action) {
-        case 'promote':
-          outcome = await this.promote();
+        case 'promote': {
+          const r = await this.promote();
+          outcome = r.message;
+          lsn = r.lsn;
           break;
+        }
         case 'demote': {
           const r = await this.demote(requireUpstream(data));
           outcome = r.message;
@@ -378,10 +394,10 @@ export class Agent {
     }
   }
 
-  private async promote(): Promise<string> {
+  private async promote(): Promise<{ message: string; lsn?: string }> {
     return withClient(this.target(), 5_000, async (c) => {
       const rec = await c.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
-      if (!rec.rows[0]?.rec) return 'already primary';
+      if (!rec.rows[0]?.rec) return { message: 'already primary' };
       const res = await c.query<{ ok: boolean }>('SELECT pg_promote(true, 60) AS ok');
       if (!res.rows[0]?.ok) throw new Error('pg_promote returned false');
       // A node fenced while it was a primary keeps default_transaction_read_only in
@@ -397,7 +413,13 @@ export class Agent {
         await c.query('ALTER SYSTEM RESET synchronous_standby_names');
         await c.query('SELECT pg_reload_conf()');
       }
-      return 'promoted';
+      this.walEnd = null;
+      // where the new timeline forked off: the last line of its history file
+      const fork = await c
+        .query<{ h: string }>("SELECT pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history') AS h")
+        .then((r) => /\t([0-9A-F]+\/[0-9A-F]+)\t[^\n]*\n?$/.exec(r.rows[0]?.h ?? '')?.[1])
+        .catch(() => undefined);
+      return fork ? { message: 'promoted', lsn: fork } : { message: 'promoted' };
     });
   }
 
@@ -456,8 +478,10 @@ export class Agent {
     const m = this.managed;
     if (!m) throw new JobRefused('unmanaged', 'restart needs an agent that manages its node (dataDir)');
     if (m.isRunning()) return 'already running';
+    await this.walEndRead;
     this.busy = true;
     try {
+      this.walEnd = null;
       await m.start();
       return 'restarted in place';
     } finally {
@@ -486,6 +510,8 @@ export class Agent {
   private async rejoin(up: Upstream): Promise<string> {
     const m = this.managed;
     if (!m) throw new JobRefused('unmanaged', 'rejoin needs an agent that manages its node (dataDir)');
+    // the end of WAL must be read before pg_rewind rewrites it
+    await this.walEndRead;
     this.busy = true;
     try {
       if (m.isRunning()) {

@@ -122,6 +122,24 @@ export class ManagedPostgres {
     return /Latest checkpoint location:\s*([0-9A-F]+\/[0-9A-F]+)/.exec(stdout)?.[1] ?? null;
   }
 
+  /**
+   * The end of the WAL on disk of a stopped server: pg_waldump from the last checkpoint's
+   * redo point reads until the first invalid record, and says where that is. What a
+   * failover lost is the WAL between the new timeline's fork point and this.
+   */
+  async walEnd(): Promise<string | null> {
+    const { stdout } = await runPgTool('pg_controldata', ['-D', this.dataDir], { cwd: this.dataDir, timeoutMs: 30_000, errorCode: 'CONTROLDATA_FAILED' });
+    const redo = /Latest checkpoint's REDO location:\s*([0-9A-F]+\/[0-9A-F]+)/.exec(stdout)?.[1];
+    const tli = /Latest checkpoint's TimeLineID:\s*(\d+)/.exec(stdout)?.[1];
+    if (!redo || !tli) return null;
+    try {
+      await runPgTool('pg_waldump', ['-p', path.join(this.dataDir, 'pg_wal'), '-s', redo, '-t', tli, '-q'], { cwd: this.dataDir, timeoutMs: 60_000, errorCode: 'WALDUMP' });
+      return null; // it never ends cleanly on a live WAL directory
+    } catch (err) {
+      return walEndFromWaldumpError((err as Error).message);
+    }
+  }
+
   /** Was the cluster shut down cleanly (pg_controldata)? pg_rewind needs it. */
   async cleanlyShutDown(): Promise<boolean> {
     const { stdout } = await runPgTool('pg_controldata', ['-D', this.dataDir], { cwd: this.dataDir, timeoutMs: 30_000, errorCode: 'CONTROLDATA_FAILED' });
@@ -176,4 +194,25 @@ export class ManagedPostgres {
     fs.appendFileSync(conf, `\n# --- switchyard agent ${this.nodeId} ---\nport = ${this.port}\n`);
     chownToPg(conf);
   }
+}
+
+/**
+ * pg_waldump stops at the first record it cannot read: "invalid record length at 0/1537590:
+ * wanted 24, got 0" (that LSN is the end), or "invalid magic number 0000 in log segment
+ * 000000010000000000000003, offset 0" (the end is that segment's start plus the offset).
+ */
+export function walEndFromWaldumpError(message: string): string | null {
+  // the reason follows "error in WAL record at <start of the last good record>: "
+  const reason = message.replace(/^[\s\S]*?error in WAL record at [0-9A-F]+\/[0-9A-F]+:\s*/i, '');
+  const ats = [...reason.matchAll(/ at ([0-9A-F]+\/[0-9A-F]+)/gi)];
+  if (ats.length > 0) return ats[ats.length - 1]![1]!;
+  const seg = /in log segment ([0-9A-F]{24}), offset (\d+)/i.exec(message);
+  if (seg) {
+    const name = seg[1]!;
+    const segno = parseInt(name.slice(8, 16), 16) * 0x100 + parseInt(name.slice(16, 24), 16);
+    const lsn = segno * 16 * 1024 * 1024 + Number(seg[2]);
+    const hi = Math.floor(lsn / 0x1_0000_0000);
+    return `${hi.toString(16).toUpperCase()}/${(lsn - hi * 0x1_0000_0000).toString(16).toUpperCase()}`;
+  }
+  return null;
 }

@@ -79,8 +79,10 @@ export const HistoryItem = Type.Object({
   startedAt: Type.String({ format: 'date-time' }),
   finishedAt: Nullable(Type.String({ format: 'date-time' })),
   durationMs: Nullable(Type.Number()),
-  lostBytes: Type.Integer({ minimum: 0 }),
+  lostBytes: Type.Integer({ minimum: 0, description: 'estimated at the decision from the last observed LSNs; measured once the old primary’s end of WAL is known (lossMeasured)' }),
   outcome: Type.Union([Type.Literal('running'), Type.Literal('success'), Type.Literal('failed'), Type.Literal('aborted')]),
+  forkLsn: Type.Optional(Nullable(Type.String({ description: 'where the new primary’s timeline forked off' }))),
+  lossMeasured: Type.Optional(Type.Boolean()),
 });
 export const History = Type.Array(HistoryItem);
 

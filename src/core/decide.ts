@@ -301,6 +301,14 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
     if (v.healthy !== n.healthy) append({ type: 'node.health-changed', node: id, healthy: v.healthy, reason: v.reason });
   }
 
+  // 4b. what a finished failover lost, once the old primary's agent read its end of WAL
+  for (const h of state.history.slice(-5)) {
+    if (h.kind !== 'failover' || h.outcome !== 'success' || h.lossMeasured || !h.from || !h.forkLsn) continue;
+    const walEnd = state.soft[h.from]?.obs.walEnd;
+    if (!walEnd) continue;
+    append({ type: 'failover.loss', operationId: h.id, node: h.from, walEnd, forkLsn: h.forkLsn, lostBytes: lsnDiff(walEnd, h.forkLsn) ?? 0 });
+  }
+
   // 5. operators' commands, oldest first; one operation at a time, and one change of
   // state per pass: the next command is judged against what this one did
   for (const cmd of Object.values(state.commands).sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))) {
@@ -465,7 +473,7 @@ function progressOperation(state: ClusterState, op: Operation, now: number, s: S
   }
   if (op.promoteResult?.ok || seenPrimary) {
     const target = state.nodes[op.to];
-    append({ type: 'promotion.succeeded', operationId: op.id, node: op.to, timeline: candSoft?.obs.timeline ?? null });
+    append({ type: 'promotion.succeeded', operationId: op.id, node: op.to, timeline: candSoft?.obs.timeline ?? null, forkLsn: op.promoteResult?.lsn ?? null });
     if (target) {
       const demoted = op.kind === 'switchover' && op.demoteLsn !== null;
       for (const id of Object.keys(state.nodes).sort()) {

@@ -45,7 +45,7 @@ export function evolve(state: ClusterState, event: CoreEvent): ClusterState {
       // a job from before the current request (a previous leader's) says nothing of it
       if (op && r.operationId === op.id && r.epoch < op.requestEpoch && (r.action === 'promote' || r.action === 'demote')) return state;
       if (op && r.operationId === op.id && r.action === 'promote' && r.node === op.to) {
-        return { ...state, operation: { ...op, promoteResult: { ok: r.ok, code: r.code, message: r.message } } };
+        return { ...state, operation: { ...op, promoteResult: { ok: r.ok, code: r.code, message: r.message, lsn: r.lsn } } };
       }
       const sr = state.syncRequest;
       if (sr && r.operationId === sr.operationId && r.action === 'sync') {
@@ -154,6 +154,8 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
         durationMs: null,
         lostBytes: e.lostBytes,
         outcome: 'running',
+        forkLsn: null,
+        lossMeasured: false,
       };
       return {
         ...handled(state, e.commandId),
@@ -218,10 +220,12 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
       if (old && old !== e.node) next = setNode(next, old, { role: 'replica', healthy: false, healthReason: 'replaced by ' + e.node });
       next = setNode(next, e.node, { role: 'primary', healthy: true, healthReason: 'promoted', pending: null, promotedAt: e.at });
       // a new primary starts with no synchronous standby: re-established from scratch
-      return { ...next, primary: e.node, sync: [], syncRequest: null };
+      return { ...next, primary: e.node, sync: [], syncRequest: null, history: e.forkLsn ? updateHistory(next, e.operationId, { forkLsn: e.forkLsn }) : next.history };
     }
     case 'promotion.failed':
       return state;
+    case 'failover.loss':
+      return { ...state, history: updateHistory(state, e.operationId, { lostBytes: e.lostBytes, lossMeasured: true }) };
     case 'follow.requested':
       return setNode(state, e.node, {
         pending: { operationId: e.operationId, action: e.action, upstream: e.upstream, at: e.at },

@@ -71,7 +71,7 @@ export interface Operation {
   startedAt: number;
   phase: OperationPhase;
   /** the promote job's reported result, when the agent has reported it */
-  promoteResult: Pick<JobResult, 'ok' | 'code' | 'message'> | null;
+  promoteResult: Pick<JobResult, 'ok' | 'code' | 'message' | 'lsn'> | null;
   /** switchover: the demote job's reported result */
   demoteResult: Pick<JobResult, 'ok' | 'code' | 'message' | 'lsn'> | null;
   /** switchover: the LSN the target must have received before it is promoted */
@@ -118,8 +118,13 @@ export interface HistoryItem {
   startedAt: string;
   finishedAt: string | null;
   durationMs: number | null;
+  /** at the decision, from the last LSNs observed; replaced by the measured loss (failover.loss) */
   lostBytes: number;
   outcome: 'running' | 'success' | 'failed' | 'aborted';
+  /** where the new primary's timeline forked off */
+  forkLsn: string | null;
+  /** lostBytes is measured (the old primary's end of WAL against forkLsn), not estimated */
+  lossMeasured: boolean;
 }
 
 export interface ClusterState {

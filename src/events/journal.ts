@@ -70,6 +70,19 @@ export const PromotionSucceeded = entry('promotion.succeeded', {
   operationId: OpId,
   node: Id,
   timeline: Type.Union([Type.Integer(), Type.Null()]),
+  /** where the new timeline forked off the old one (its history file) */
+  forkLsn: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])),
+});
+/**
+ * What a failover lost, measured once the old primary's agent read its end of WAL
+ * from disk: the WAL between the new timeline's fork point and that end.
+ */
+export const FailoverLoss = entry('failover.loss', {
+  operationId: OpId,
+  node: Id,
+  walEnd: Type.String({ maxLength: 32 }),
+  forkLsn: Type.String({ maxLength: 32 }),
+  lostBytes: Type.Integer({ minimum: 0 }),
 });
 export const PromotionFailed = entry('promotion.failed', {
   operationId: OpId,
@@ -164,6 +177,7 @@ export const JournalEntry = Type.Union([
   SyncRequested,
   SyncChanged,
   RestartRequested,
+  FailoverLoss,
 ]);
 export type JournalEntry = Static<typeof JournalEntry>;
 export type JournalType = JournalEntry['type'];

@@ -78,6 +78,11 @@ export const ObservationV1 = Type.Object({
   epochSeen: Type.Integer({ minimum: 0 }),
   /** the agent made its node refuse writes (it lost Redis with no replica connected) */
   fenced: Type.Optional(Type.Boolean()),
+  /**
+   * the end of WAL the agent found on disk (pg_waldump) after its node died as a
+   * primary: what a failover lost is measured against it
+   */
+  walEnd: Type.Optional(Type.String({ maxLength: 32 })),
 });
 export type Observation = Static<typeof ObservationV1>;
 

@@ -84,8 +84,14 @@ describe('failover on real processes', () => {
     expect(standbys.rows.map((r) => r.application_name)).toEqual(file.nodes.map((n) => n.id).filter((id) => id !== newPrimary.id).sort());
     await waitFor('the row written after the failover on pg1', async () => (await sql(primary.port, 'SELECT count(*)::int AS n FROM t')).rows[0]?.n === 2);
 
-    const history = (await (await fetch(`${file.api}/v1/clusters/${file.cluster}/history`)).json()) as Array<{ from: string; to: string; outcome: string }>;
-    expect(history.at(-1)).toMatchObject({ from: primary.id, to: newPrimary.id, outcome: 'success' });
+    // what it lost is measured: the old primary's end of WAL against the new timeline's fork point
+    const history = await waitFor('the loss measured', async () => {
+      const h = (await (await fetch(`${file.api}/v1/clusters/${file.cluster}/history`)).json()) as Array<{ from: string; to: string; outcome: string; lossMeasured: boolean; forkLsn: string | null; lostBytes: number }>;
+      return h.at(-1)?.lossMeasured ? h : null;
+    }, 15_000, 100);
+    expect(history.at(-1)).toMatchObject({ from: primary.id, to: newPrimary.id, outcome: 'success', lossMeasured: true, forkLsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) });
+    // every row was replicated before the kill: nothing lost
+    expect(history.at(-1)!.lostBytes).toBe(0);
   }, 120_000);
 
   it('refuses a job from a deposed leader (old epoch) and a journal append without the lease', async () => {

@@ -73,7 +73,7 @@ afterEach(async () => {
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 function history(patch: Partial<HistoryItem>): HistoryItem {
-  return { id: 'op-1', kind: 'failover', from: 'pg1', to: 'pg2', reason: 'primary down', startedAt: '2026-01-01T00:00:00.000Z', finishedAt: '2026-01-01T00:00:01.000Z', durationMs: 1000, lostBytes: 0, outcome: 'success', ...patch };
+  return { id: 'op-1', kind: 'failover', from: 'pg1', to: 'pg2', reason: 'primary down', startedAt: '2026-01-01T00:00:00.000Z', finishedAt: '2026-01-01T00:00:01.000Z', durationMs: 1000, lostBytes: 0, outcome: 'success', forkLsn: null, lossMeasured: false, ...patch };
 }
 
 /** Assert a JSON body conforms to a documented response schema. */

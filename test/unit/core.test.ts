@@ -893,3 +893,21 @@ describe('a leader that dies mid-operation', () => {
     expect(again.jobs).toEqual([expect.objectContaining({ node: 'pg1', action: 'demote', upstream: expect.objectContaining({ id: 'pg2' }) })]);
   });
 });
+
+describe('measured loss', () => {
+  it('journals what a failover lost once the old primary’s end of WAL is known, once', () => {
+    const sim = healthyCluster();
+    sim.observe(2_000, obs('pg1', DEAD));
+    sim.pass(2_000);
+    const op = sim.state.operation!;
+    sim.report(2_100, jobResult(op.to, { operationId: op.id, action: 'promote', ok: true, lsn: '0/3000100' }));
+    sim.pass(2_100);
+    expect(sim.state.history.at(-1)).toMatchObject({ forkLsn: '0/3000100', lossMeasured: false });
+    sim.observe(2_200, obs('pg1', { ...DEAD, walEnd: '0/3000400' }));
+    const d = sim.pass(2_200);
+    expect(d.one('failover.loss')).toMatchObject({ operationId: op.id, node: 'pg1', walEnd: '0/3000400', forkLsn: '0/3000100', lostBytes: 0x300 });
+    expect(sim.state.history.at(-1)).toMatchObject({ lostBytes: 0x300, lossMeasured: true });
+    sim.observe(2_300, obs('pg1', { ...DEAD, walEnd: '0/3000400' }));
+    expect(sim.pass(2_300).types).not.toContain('failover.loss');
+  });
+});
