@@ -24,6 +24,8 @@ export interface JobData {
   node: string;
   upstream?: Upstream;
   sync?: { names: string[]; count: number };
+  /** the leader's wall clock after which the job is stale (its decision would have been retried) */
+  expiresAt?: number;
 }
 
 /** A job refused on purpose: reported with a code, never retried. */
@@ -37,6 +39,8 @@ export class JobRefused extends UnrecoverableError {
 }
 
 const OBS_MAXLEN = 10_000;
+/** how long a node this agent promoted may be primary before the leader names it (then it fences) */
+const PROMOTED_GRACE_MS = 30_000;
 
 export class Agent {
   readonly bootId = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
@@ -46,6 +50,7 @@ export class Agent {
   private readonly k: ClusterKeys;
   private readonly redis: Redis;
   private worker: Worker | null = null;
+  private workerConn: Redis | null = null;
   private readonly prober: PostgresProber;
   readonly managed: ManagedPostgres | null;
   private timer: NodeJS.Timeout | null = null;
@@ -87,8 +92,10 @@ export class Agent {
       this.managed.onExit(() => this.onNodeExit());
       await this.bootNode();
     }
+    this.workerConn = new Redis(this.cfg.redis, { maxRetriesPerRequest: null });
+    this.workerConn.on('error', (err) => this.log.debug({ err: err.message }, 'worker redis error'));
     this.worker = new Worker(this.cfg.node, (job: Job<JobData>) => this.runJob(job), {
-      connection: new Redis(this.cfg.redis, { maxRetriesPerRequest: null }),
+      connection: this.workerConn,
       prefix: this.k.queuePrefix,
       concurrency: 1,
       autorun: true,
@@ -239,8 +246,10 @@ export class Agent {
 
   private async probeOnce(): Promise<void> {
     await this.refreshPrimary();
-    const obs = await this.observe();
-    if (obs.fenced) this.fenced = true;
+    let obs = await this.observe();
+    if (await this.fenceIfDeposed(obs)) obs = await this.observe();
+    // the setting itself says whether the node is fenced (it survives agent restarts)
+    if (obs.reachable) this.fenced = obs.fenced === true;
     try {
       await this.append(JSON.stringify(obs));
       this.lastRedisOk = performance.now();
@@ -265,11 +274,33 @@ export class Agent {
     if (this.fenced || obs.role !== 'primary' || !obs.reachable) return;
     const lostFor = performance.now() - this.lastRedisOk;
     if (lostFor < this.cfg.fenceAfterMs) return;
-    const connected = (obs.standbys ?? []).filter((s) => s.state === 'streaming').length;
+    // a standby cut off with us stays 'streaming' until wal_sender_timeout: count only those
+    // that replied lately (their replies come every wal_receiver_status_interval, or sooner)
+    const connected = (obs.standbys ?? []).filter((s) => s.state === 'streaming' && (s.replyAgeMs === undefined || s.replyAgeMs === null || s.replyAgeMs < this.cfg.fenceAfterMs)).length;
     if (connected > 0) return;
     this.log.error({ lostForMs: Math.round(lostFor), fenceAfterMs: this.cfg.fenceAfterMs }, 'lost Redis with no replica connected: fencing the primary (read-only)');
     await this.setReadOnly(true);
     this.fenced = true;
+  }
+
+  /** set when a promote job promoted the node, until the leader names it the primary */
+  private promotedAt: number | null = null;
+
+  /**
+   * A primary that comes back (SIGCONT, an agent restart, a healed partition) after the
+   * leader made another node the primary refuses writes at once, before its rejoin job
+   * runs. A node this agent just promoted is exempt until the leader publishes it.
+   */
+  private async fenceIfDeposed(obs: Observation): Promise<boolean> {
+    if (this.fenced || !obs.reachable || obs.role !== 'primary' || !this.primaryId || this.primaryId === this.cfg.node) {
+      if (this.primaryId === this.cfg.node) this.promotedAt = null;
+      return false;
+    }
+    if (this.promotedAt !== null && performance.now() - this.promotedAt < PROMOTED_GRACE_MS) return false;
+    this.log.error({ primary: this.primaryId }, 'another node is the primary: this one refuses writes until the leader rejoins it');
+    await this.setReadOnly(true).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'fencing failed'));
+    this.fenced = true;
+    return true;
   }
 
   /** default_transaction_read_only for new transactions, and end the sessions that could still write. */
@@ -341,6 +372,9 @@ export class Agent {
     this.log.info({ jobId: job.id, action: data.action, epoch: data.epoch }, 'job received');
     try {
       if (data.node !== this.cfg.node) throw new JobRefused('wrong-node', `job for ${data.node} sent to ${this.cfg.node}`);
+      if (typeof data.expiresAt === 'number' && Date.now() > data.expiresAt) {
+        throw new JobRefused('expired', `job expired ${Date.now() - data.expiresAt} ms ago: its operation is over or was retried`);
+      }
       await this.checkEpoch(data, data.action !== 'follow' && data.action !== 'sync');
       let outcome: string;
       let lsn: string | undefined;
@@ -397,7 +431,15 @@ export class Agent {
   private async promote(): Promise<{ message: string; lsn?: string }> {
     return withClient(this.target(), 5_000, async (c) => {
       const rec = await c.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
-      if (!rec.rows[0]?.rec) return { message: 'already primary' };
+      this.promotedAt = performance.now();
+      if (!rec.rows[0]?.rec) {
+        // promoted before (a duplicate job), maybe fenced since: the leader wants it writable
+        if (this.fenced) {
+          await this.setReadOnly(false);
+          this.fenced = false;
+        }
+        return { message: 'already primary' };
+      }
       const res = await c.query<{ ok: boolean }>('SELECT pg_promote(true, 60) AS ok');
       if (!res.rows[0]?.ok) throw new Error('pg_promote returned false');
       // A node fenced while it was a primary keeps default_transaction_read_only in
@@ -538,6 +580,7 @@ export class Agent {
     if (this.timer) clearTimeout(this.timer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     await this.worker?.close().catch(() => {});
+    this.workerConn?.disconnect();
     await this.probing?.catch(() => {});
     await this.prober.close();
     if (this.managed) await this.managed.stop('fast').catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'stopping postgres'));

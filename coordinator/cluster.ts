@@ -8,6 +8,7 @@
  *                          leader: decide(now) ──▶ fenced append ──▶ jobs (BullMQ)
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -28,6 +29,8 @@ import type { Command } from '../src/events/observation.js';
 
 /** Slow poll of the streams, in case a writer does not PUBLISH its wake-up. */
 const POLL_MS = 250;
+/** A view not refreshed from Redis for this long is stale: it names no primary to anyone. */
+const STALE_AFTER_MS = 2_000;
 
 export interface ClusterRuntimeOptions {
   name: string;
@@ -140,6 +143,7 @@ export class ClusterRuntime extends EventEmitter {
           readStream(this.redis, this.k.log, this.state.logId, 1000),
           readStream(this.redis, this.k.cmd, this.cmdId, 1000),
         ]);
+        this.lastReadAt = performance.now();
         if (obs.length + log.length + cmd.length === 0) {
           if (!this.woken) await this.sleepUntilWoken(POLL_MS);
           continue;
@@ -162,6 +166,13 @@ export class ClusterRuntime extends EventEmitter {
         await sleep(200);
       }
     }
+  }
+
+  private lastReadAt = performance.now();
+
+  /** Has it read the streams lately? A stale view must not route writes (the API answers 503). */
+  get fresh(): boolean {
+    return performance.now() - this.lastReadAt < STALE_AFTER_MS;
   }
 
   private woken = false;
@@ -241,6 +252,15 @@ export class ClusterRuntime extends EventEmitter {
       const outcome = await this.lease.tick();
       if (outcome === 'acquired') {
         this.log.info({ epoch: this.lease.epoch }, 'lease acquired: leading');
+        // Read the journal to its end before the first append: the predecessor can append
+        // no more (fenced), and an entry of ours with a higher id would make the fold skip
+        // any of its entries not read yet.
+        this.catchingUp = true;
+        try {
+          await this.catchUpJournal();
+        } finally {
+          this.catchingUp = false;
+        }
         await this.act([{ type: 'append', entry: { type: 'leader.changed', coordinator: this.opts.coordinatorId } }]);
         this.lastPublished = '';
         this.kick();
@@ -252,9 +272,20 @@ export class ClusterRuntime extends EventEmitter {
     }
   }
 
+  private catchingUp = false;
+
+  private async catchUpJournal(): Promise<void> {
+    for (;;) {
+      const batch = await readJournal(this.redis, this.k, this.state.logId, 1000);
+      if (batch.length === 0) return;
+      for (const r of batch) this.applyJournalRecord(r);
+      this.refreshTable();
+    }
+  }
+
   /** Run decide soon (coalesced; one pass at a time). */
   kick(): void {
-    if (this.stopping || !this.ready || !this.lease.isLeader()) return;
+    if (this.stopping || !this.ready || this.catchingUp || !this.lease.isLeader()) return;
     if (this.deciding) {
       this.decideAgain = true;
       return;
@@ -344,9 +375,12 @@ export class ClusterRuntime extends EventEmitter {
     if (!this.lease.isLeader()) throw new LeaseLostError('lease deadline passed');
     const epoch = this.lease.epoch;
     const jobId = jobIdFor(epoch, job.operationId, job.action, job.node);
+    // a job delivered late (BullMQ redelivers; an agent comes back) must not act on an
+    // operation that is over: it expires when the decision that sent it would be retried
+    const ttl = job.action === 'follow' || job.action === 'rejoin' || job.action === 'sync' ? this.settings.jobRetryMs : this.settings.promoteTimeoutMs;
     await this.queue(job.node).add(
       job.action,
-      { epoch, operationId: job.operationId, action: job.action, node: job.node, upstream: job.upstream, sync: job.sync },
+      { epoch, operationId: job.operationId, action: job.action, node: job.node, upstream: job.upstream, sync: job.sync, expiresAt: Date.now() + ttl },
       { jobId, attempts: 1, removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } },
     );
     this.log.info({ jobId, node: job.node, action: job.action }, 'job sent');

@@ -27,6 +27,10 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: { status: 413, description: 'the request body is larger than the server accepts' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'the request body has a content type other than application/json' },
   INTERNAL: { status: 500, description: 'an unexpected error; the coordinator logs it' },
+  STALE: {
+    status: 503,
+    description: 'this coordinator has not read the streams from Redis recently: its view may be old, so it names no primary; ask another coordinator',
+  },
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -28,6 +28,8 @@ export interface ApiCluster {
   readonly table: RoutingTable;
   readonly isLeader: boolean;
   readonly ready: boolean;
+  /** has it read the streams recently? A stale view must not route writes */
+  readonly fresh?: boolean;
   waitForChange(generation: number, ms: number): Promise<RoutingTable | null>;
   on(event: 'routing', fn: (t: RoutingTable) => void): unknown;
   off(event: 'routing', fn: (t: RoutingTable) => void): unknown;
@@ -108,6 +110,12 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
     if (!c) throw new ApiError('CLUSTER_NOT_FOUND', `no cluster named ${JSON.stringify(name)}`);
     return c;
   };
+  /** the routing answers (table, stream, health checks) come only from a fresh view */
+  const routable = (name: string): ApiCluster => {
+    const c = cluster(name);
+    if (c.fresh === false) throw new ApiError('STALE', `coordinator ${opts.coordinatorId} has not read cluster ${c.name}'s streams recently (Redis unreachable?): ask another coordinator`);
+    return c;
+  };
 
   app.get('/healthz', { schema: doc({ summary: 'liveness', response: { 200: S.Liveness } }) }, async () => ({ ok: true, coordinator: opts.coordinatorId }));
   app.get('/readyz', { schema: doc({ summary: 'readiness: every cluster has loaded its journal', response: { 200: S.Readiness, 503: { ...S.Readiness, description: 'some clusters are not ready yet (notReady)' } } }) }, async (_req, reply) => {
@@ -136,11 +144,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         description: 'With If-None-Match: "<generation>" and ?waitMs=, long-polls and answers 304 when nothing changed.',
         params: ClusterParams,
         querystring: RoutingQuery,
-        response: { 200: S.RoutingTable, 304: { description: 'not modified: the generation is still the one in If-None-Match' }, ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND') },
+        response: { 200: S.RoutingTable, 304: { description: 'not modified: the generation is still the one in If-None-Match' }, ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND', 'STALE') },
       }),
     },
     async (req, reply) => {
-      const c = cluster(req.params.c);
+      const c = routable(req.params.c);
       let table = c.table;
       const inm = req.headers['if-none-match'];
       const etag = `"${table.generation}"`;
@@ -166,11 +174,11 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
         summary: 'the routing table as Server-Sent Events',
         description: 'One `routing` event (id: the generation, data: the table as JSON) now and for every new table; a comment every 15 s keeps the stream open.',
         params: ClusterParams,
-        response: { 200: S.text('text/event-stream', 'event: routing, data: the routing table'), ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND') },
+        response: { 200: S.text('text/event-stream', 'event: routing, data: the routing table'), ...errorResponses('BAD_REQUEST', 'CLUSTER_NOT_FOUND', 'STALE') },
       }),
     },
     (req, reply) => {
-    const c = cluster(req.params.c);
+    const c = routable(req.params.c);
     sse(reply, c, streams);
   });
 
@@ -190,6 +198,9 @@ export function buildApi(opts: ApiOptions): FastifyInstance {
       const id = req.params.n;
       if (!c.state.nodes[id]) throw new ApiError('NODE_NOT_FOUND', `no node ${JSON.stringify(id)} in cluster ${c.name}`);
       const { role, maxLagMs, maxLagBytes } = req.query;
+      if (c.fresh === false) {
+        return reply.code(503).send({ ok: false, node: id, role: c.state.nodes[id]?.role ?? 'replica', reason: 'this coordinator’s view is stale (it has not read Redis recently)', generation: t.generation });
+      }
       const isPrimary = t.primary?.id === id;
       const replica = t.replicas.find((r) => r.id === id);
       let ok = false;

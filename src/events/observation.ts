@@ -36,6 +36,8 @@ export const ReplicationPeer = Type.Object({
   flushLsn: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
   replayLagMs: Type.Union([Type.Number(), Type.Null()]),
   syncState: Type.String({ maxLength: 16 }),
+  /** ms since the standby's last reply: a standby cut off stays 'streaming' until wal_sender_timeout */
+  replyAgeMs: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
 });
 export type ReplicationPeer = Static<typeof ReplicationPeer>;
 

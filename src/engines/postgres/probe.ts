@@ -45,7 +45,8 @@ SELECT r.rec,
   current_setting('default_transaction_read_only') = 'on' AS ro,
   CASE WHEN r.rec THEN NULL ELSE (SELECT json_agg(json_build_object(
       'name', application_name, 'state', state, 'replayLsn', replay_lsn::text, 'flushLsn', flush_lsn::text,
-      'replayLagMs', floor(extract(epoch FROM replay_lag) * 1000), 'syncState', sync_state))
+      'replayLagMs', floor(extract(epoch FROM replay_lag) * 1000), 'syncState', sync_state,
+      'replyAgeMs', floor(extract(epoch FROM now() - reply_time) * 1000)))
     FROM pg_stat_replication) END AS standbys
 FROM (SELECT pg_is_in_recovery() AS rec) r`;
 
