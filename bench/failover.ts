@@ -245,3 +245,126 @@ export async function benchLeaderTakeover(trials: number): Promise<{ trials: num
     return { trials, leaseTtlMs: 3000, p50Ms: median(samples), maxMs: samples.length ? Math.max(...samples) : null, samplesMs: samples };
   });
 }
+
+/** The postmaster and every process it started (backends call setsid: a group signal misses them). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number): void => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+function signalAll(pids: number[], sig: NodeJS.Signals): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, sig);
+    } catch {
+      // gone
+    }
+  }
+}
+
+/**
+ * 2 s pauses (SIGSTOP … SIGCONT) of the primary's whole server, its agent, the leader
+ * coordinator, and Redis, one after the other on one sandbox with default settings;
+ * after each, 8 s to let any (wrong) failover happen. Counts failover.started.
+ */
+export async function benchPauses(): Promise<{ pauseMs: number; failovers: Record<string, number> }> {
+  return withSandbox(async (sb) => {
+    const file = sb.file!;
+    const failovers: Record<string, number> = {};
+    const started = async (): Promise<number> => {
+      const r = (await (await fetch(`${file.api}/v1/clusters/${file.cluster}/events?type=failover.started&limit=1000`)).json()) as { events: unknown[] };
+      return r.events.length;
+    };
+    const targets: Array<[string, () => number[]]> = [
+      ['primary server', () => processTree(Number(fs.readFileSync(path.join(file.nodes.find((n) => n.id === 'pg1')!.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]))],
+      ['primary agent', () => [file.nodes[0]!.agentPid]],
+      ['leader coordinator', () => [file.coordinators.find((c) => c.id === leaderOf())!.pid]],
+      ['redis', () => [file.redisPid]],
+    ];
+    let leader = 'c1';
+    const leaderOf = (): string => leader;
+    for (const [name, pids] of targets) {
+      const list = (await (await fetch(`${file.api}/v1/clusters`)).json()) as Array<{ leader: string | null }>;
+      leader = list[0]!.leader ?? 'c1';
+      const before = await started();
+      const victims = pids();
+      signalAll(victims, 'SIGSTOP');
+      await sleep(2000);
+      signalAll(victims, 'SIGCONT');
+      await sleep(8000);
+      failovers[name] = (await started()) - before;
+      console.log(`  ${name} paused 2 s: ${failovers[name]} failovers`);
+    }
+    return { pauseMs: 2000, failovers };
+  });
+}
+
+/** Synchronous mode: repeated SIGKILLs of the primary under a steady writer; acknowledged rows lost. */
+export async function benchSyncKills(kills: number): Promise<{ kills: number; acked: number; lost: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-bench-'));
+  const sb = new Sandbox({ engine: 'postgres', replicas: 2, sync: true, coordinators: 2, apiPort: await apiBase(), dir: path.join(dir, 'sb'), cluster: 'bench', settings: { cooldownMs: 0 } });
+  try {
+    await sb.up(() => {});
+    const file = sb.file!;
+    const first = (await getTable(file.api, file.cluster))!;
+    const c = new pg.Client({ host: '127.0.0.1', port: first.primary!.port, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    await c.query('CREATE TABLE bench_sync (id int PRIMARY KEY)');
+    await c.end();
+    const writer = steadyWriter(file.api, file.cluster, 'bench_sync');
+    let last = first.primary!.id;
+    try {
+      for (let i = 0; i < kills; i++) {
+        let t: RoutingTable | null = null;
+        for (;;) {
+          t = await getTable(file.api, file.cluster);
+          if (t?.writable && t.replicas.every((r) => r.healthy) && t.replicas.some((r) => r.sync)) break;
+          await sleep(50);
+        }
+        const acked = writer.acked.length;
+        while (writer.acked.length < acked + 20) await sleep(10);
+        const victim = file.nodes.find((n) => n.id === t.primary!.id)!;
+        process.kill(Number(fs.readFileSync(path.join(victim.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]), 'SIGKILL');
+        for (;;) {
+          const x = await getTable(file.api, file.cluster);
+          if (x?.writable && x.primary && x.primary.id !== victim.id) {
+            last = x.primary.id;
+            break;
+          }
+          await sleep(20);
+        }
+        console.log(`  kill ${i + 1}: ${victim.id} → ${last}, ${writer.acked.length} rows acknowledged so far`);
+      }
+      const n = writer.acked.length;
+      while (writer.acked.length < n + 20) await sleep(10);
+    } finally {
+      await writer.stop();
+    }
+    const node = file.nodes.find((n) => n.id === last)!;
+    const q = new pg.Client({ host: '127.0.0.1', port: node.port, user: 'postgres', database: 'postgres' });
+    await q.connect();
+    const rows = await q.query<{ id: number }>('SELECT id FROM bench_sync');
+    await q.end();
+    const have = new Set(rows.rows.map((r) => r.id));
+    return { kills, acked: writer.acked.length, lost: writer.acked.filter((id) => !have.has(id)).length };
+  } finally {
+    await sb.down();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { benchFold } from './fold.js';
 import { benchRoutingApi } from './routing-api.js';
-import { benchFailover, benchHostLoss, benchLeaderTakeover, benchSwitchover } from './failover.js';
+import { benchFailover, benchHostLoss, benchLeaderTakeover, benchPauses, benchSwitchover, benchSyncKills } from './failover.js';
 
 interface Results {
   machine: string;
@@ -22,6 +22,8 @@ interface Results {
   failover: { trials: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] } | null;
   hostLoss: { trials: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] } | null;
   leaderTakeover: { trials: number; leaseTtlMs: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] } | null;
+  pauses: { pauseMs: number; failovers: Record<string, number> } | null;
+  syncKills: { kills: number; acked: number; lost: number } | null;
   switchover: { trials: number; gapMs: number | null; maxGapMs: number | null; lost: number | null; acked: number; gapsMs: number[] } | null;
   propagation: { p99Ms: number | null } | null;
   routingApi: { reqPerSec: number; bareFastifyReqPerSec: number; ratio: number; p50Us: number; bareP50Us: number } | null;
@@ -42,6 +44,8 @@ const results: Results = {
   failover: null,
   hostLoss: null,
   leaderTakeover: null,
+  pauses: null,
+  syncKills: null,
   switchover: null,
   propagation: null,
   routingApi: null,
@@ -71,6 +75,14 @@ if (want('leader')) {
   console.log(`leader takeover: the leader coordinator SIGKILLed → the other leads, ${values.trials} trials …`);
   results.leaderTakeover = await benchLeaderTakeover(Number(values.trials));
 }
+if (want('pauses')) {
+  console.log('pauses: 2 s SIGSTOP of the primary server, its agent, the leader coordinator, Redis …');
+  results.pauses = await benchPauses();
+}
+if (want('sync')) {
+  console.log('synchronous mode: 20 SIGKILLs of the primary under a steady writer …');
+  results.syncKills = await benchSyncKills(20);
+}
 if (want('switchover')) {
   console.log(`switchover: longest write gap under a steady writer, ${values.trials} trials …`);
   results.switchover = await benchSwitchover(Number(values.trials));
@@ -96,6 +108,8 @@ const rows: Array<[string, string]> = [
   ['switchover write gap p50 / max, rows lost', results.switchover ? `${dash(results.switchover.gapMs, ' ms')} / ${dash(results.switchover.maxGapMs, ' ms')}, ${results.switchover.lost} of ${results.switchover.acked}` : '—'],
   ['host loss → write, p50 / max', results.hostLoss ? `${dash(results.hostLoss.p50Ms, ' ms')} / ${dash(results.hostLoss.maxMs, ' ms')}` : '—'],
   ['leader killed → new leader, p50 / max (TTL 3 s)', results.leaderTakeover ? `${dash(results.leaderTakeover.p50Ms, ' ms')} / ${dash(results.leaderTakeover.maxMs, ' ms')}` : '—'],
+  ['2 s pauses → failovers', results.pauses ? Object.entries(results.pauses.failovers).map(([k, v]) => `${k} ${v}`).join(', ') : '—'],
+  ['sync mode: kills, rows acknowledged, lost', results.syncKills ? `${results.syncKills.kills}, ${results.syncKills.acked}, ${results.syncKills.lost}` : '—'],
   ['failover SIGKILL → write, p50 / max', results.failover ? `${dash(results.failover.p50Ms, ' ms')} / ${dash(results.failover.maxMs, ' ms')} (${results.failover.trials} trials)` : '—'],
 ];
 console.log('\n' + rows.map(([k, v]) => `${k.padEnd(48)} ${v}`).join('\n'));
