@@ -23,7 +23,7 @@ export interface JobData {
   action: 'promote' | 'demote' | 'follow' | 'rejoin' | 'unfence' | 'sync' | 'restart';
   node: string;
   upstream?: Upstream;
-  sync?: { names: string[]; count: number };
+  sync?: { names: string[]; count: number; method?: 'FIRST' | 'ANY' };
   /** the leader's wall clock after which the job is stale (its decision would have been retried) */
   expiresAt?: number;
 }
@@ -497,7 +497,8 @@ export class Agent {
   private async setSync(data: JobData): Promise<{ message: string; lsn: string }> {
     const sync = data.sync;
     if (!sync || !Array.isArray(sync.names) || sync.names.length === 0 || !Number.isInteger(sync.count)) throw new JobRefused('bad-job', 'sync needs { names, count }');
-    const value = `FIRST ${sync.count} (${sync.names.map((n) => `"${n.replace(/"/g, '')}"`).join(', ')})`;
+    const method = sync.method === 'ANY' ? 'ANY' : 'FIRST';
+    const value = `${method} ${sync.count} (${sync.names.map((n) => `"${n.replace(/"/g, '')}"`).join(', ')})`;
     return withClient(this.target(), 5_000, async (c) => {
       const rec = await c.query<{ rec: boolean }>('SELECT pg_is_in_recovery() AS rec');
       if (rec.rows[0]?.rec) throw new JobRefused('not-primary', 'synchronous_standby_names is set on the primary only');
@@ -505,7 +506,7 @@ export class Agent {
       await c.query('SELECT pg_reload_conf()');
       const deadline = Date.now() + 5_000;
       for (;;) {
-        const r = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = ANY($1) AND state = 'streaming' AND sync_state = 'sync'", [sync.names]);
+        const r = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = ANY($1) AND state = 'streaming' AND sync_state IN ('sync', 'quorum')", [sync.names]);
         const streaming = await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_replication WHERE application_name = ANY($1) AND state = 'streaming'", [sync.names]);
         if ((r.rows[0]?.n ?? 0) >= (streaming.rows[0]?.n ?? 0) || Date.now() > deadline) break;
         await new Promise((res) => setTimeout(res, 20));

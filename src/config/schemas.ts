@@ -16,7 +16,7 @@ export const Settings = Type.Object(
     fenceAfterMs: Type.Optional(Type.Integer({ minimum: 500 })),
     fenceMarginMs: Type.Optional(Type.Integer({ minimum: 0 })),
     peerRefusedAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
-    synchronous: Type.Optional(Type.Boolean()),
+    synchronous: Type.Optional(Type.Union([Type.Boolean(), Type.Literal('quorum')])),
     policy: Type.Optional(Type.Union([Type.Literal('failover'), Type.Literal('restart-first')])),
   },
   { additionalProperties: false },

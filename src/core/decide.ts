@@ -7,6 +7,7 @@
  * so a lost or duplicated message is corrected on a later pass.
  */
 import type { Evidence, JournalDraft } from '../events/journal.js';
+import type { ReplicationPeer } from '../events/observation.js';
 import { lsnDiff, parseLsn } from './lsn.js';
 import type { Settings } from './settings.js';
 import type { ClusterState, NodeInfo, Operation, PendingCommand, SoftNode } from './state.js';
@@ -19,8 +20,8 @@ export interface JobSpec {
   operationId: string;
   /** the primary to follow (follow, rejoin), or to hand over to (demote) */
   upstream?: { id: string; host: string; port: number };
-  /** sync: synchronous_standby_names = FIRST <count> (<names>) */
-  sync?: { names: string[]; count: number };
+  /** sync: synchronous_standby_names = <method> <count> (<names>) */
+  sync?: { names: string[]; count: number; method: 'FIRST' | 'ANY' };
 }
 
 export type Decision = { type: 'append'; entry: JournalDraft } | { type: 'job'; job: JobSpec };
@@ -217,6 +218,15 @@ export function chooseCandidate(state: ClusterState, now: number, s: Settings, o
     state.history.filter((h) => h.outcome === 'failed' && h.from === old && h.to !== old && (promotedAt === null || Date.parse(h.startedAt) >= promotedAt)).map((h) => h.to),
   );
   if (syncOnly && syncOnly.size === 0) return { ok: false, reason: 'no candidate: synchronous mode and no synchronous standby is established' };
+  if (s.synchronous === 'quorum' && syncOnly) {
+    // ANY 1: an acknowledged commit is on at least one of them; only the one with the
+    // most WAL among all of them surely has every one
+    const away = [...syncOnly].filter((id) => {
+      const soft = state.soft[id];
+      return isSilent(soft, now, s) || !soft!.obs.reachable || soft!.obs.role !== 'replica';
+    });
+    if (away.length > 0) return { ok: false, reason: `no candidate: quorum mode needs every synchronous standby, and ${away.sort().join(', ')} cannot be reached` };
+  }
   for (const n of Object.values(state.nodes)) {
     if (n.id === old) continue;
     if (only && n.id !== only) continue;
@@ -247,6 +257,11 @@ export function chooseCandidate(state: ClusterState, now: number, s: Settings, o
     return { ok: false, reason: rejected.length ? `no candidate: ${rejected.join('; ')}` : 'no candidate: no replicas' };
   }
   eligible.sort((a, b) => b.tl - a.tl || b.lsn - a.lsn || b.prio - a.prio || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  // quorum: a target chosen by hand must be the one with the most WAL
+  if (s.synchronous === 'quorum' && only && syncOnly) {
+    const most = Math.max(0, ...[...syncOnly].map((id) => parseLsn(state.soft[id]?.obs.lsn ?? state.soft[id]?.obs.replayLsn) ?? 0));
+    if ((eligible[0]?.lsn ?? 0) < most) return { ok: false, reason: `no candidate: quorum mode and ${only} has less WAL than another synchronous standby` };
+  }
   const best = eligible[0]!;
   const bestObs = state.soft[best.id]?.obs;
   return { ok: true, node: best.id, lostBytes: lsnDiff(oldLsn, bestObs?.lsn ?? bestObs?.replayLsn) ?? 0 };
@@ -581,6 +596,10 @@ function maintainSync(state: ClusterState, primary: NodeInfo, now: number, s: Se
   if (!pObs || isSilent(state.soft[primary.id], now, s) || pObs.role !== 'primary') return;
   const standbys = new Map((pObs.standbys ?? []).map((x) => [x.name, x]));
   const usable = (id: string | undefined): boolean => !!id && id !== primary.id && !!state.nodes[id]?.healthy && standbys.get(id)?.state === 'streaming';
+  if (s.synchronous === 'quorum') {
+    maintainQuorum(state, primary, standbys, usable, now, s, out);
+    return;
+  }
   const j = state.sync;
   let d: string | undefined = j.length === 1 && usable(j[0]) ? j[0] : undefined;
   if (!d) {
@@ -592,12 +611,12 @@ function maintainSync(state: ClusterState, primary: NodeInfo, now: number, s: Se
   if (!d) return; // nothing to make synchronous: commits wait for J, or stay asynchronous
   const want = j.length === 1 && j[0] !== d ? { names: [j[0]!, d], count: 2 } : { names: [d], count: 1 };
   const req = state.syncRequest;
-  const same = !!req && req.node === primary.id && req.count === want.count && req.names.length === want.names.length && req.names.every((x, i) => x === want.names[i]);
+  const same = !!req && req.node === primary.id && req.method === 'FIRST' && req.count === want.count && req.names.length === want.names.length && req.names.every((x, i) => x === want.names[i]);
   const stale = !!req && now - req.at > s.jobRetryMs && (req.failed !== null || req.appliedLsn === null);
   if (!same || stale) {
     const operationId = `sync-${now.toString(36)}`;
-    out.push({ type: 'append', entry: { type: 'sync.requested', operationId, node: primary.id, names: want.names, count: want.count, jobId: '' } });
-    out.push({ type: 'job', job: { node: primary.id, action: 'sync', operationId, sync: want } });
+    out.push({ type: 'append', entry: { type: 'sync.requested', operationId, node: primary.id, names: want.names, count: want.count, method: 'FIRST', jobId: '' } });
+    out.push({ type: 'job', job: { node: primary.id, action: 'sync', operationId, sync: { ...want, method: 'FIRST' } } });
     return;
   }
   if (!req.appliedLsn || (j.length === 1 && j[0] === d)) return;
@@ -606,5 +625,53 @@ function maintainSync(state: ClusterState, primary: NodeInfo, now: number, s: Se
   if (flushed !== null && need !== null && flushed >= need) {
     const reason = j.length ? `${d} replaces ${j[0]}: it has flushed every commit acknowledged before` : `${d} has flushed every commit acknowledged before`;
     out.push({ type: 'append', entry: { type: 'sync.changed', names: [d], reason } });
+  }
+}
+
+/**
+ * Quorum mode: `ANY 1 (D)` with D every usable standby; the journaled set J is what a
+ * failover needs (all of it reachable; the one with the most WAL is promoted).
+ *
+ *   D ⊄ J  → first journal J ∪ D (a superset is always safe), then ask ANY 1 (D)
+ *   applied at LSN L, and some member of D has flushed past L → J = D
+ *
+ * A commit acknowledged before the change is at or below L, so on the member that has
+ * flushed past it; one acknowledged after is on some member of D.
+ */
+function maintainQuorum(
+  state: ClusterState,
+  primary: NodeInfo,
+  standbys: Map<string, ReplicationPeer>,
+  usable: (id: string | undefined) => boolean,
+  now: number,
+  s: Settings,
+  out: Decision[],
+): void {
+  const d = Object.values(state.nodes)
+    .filter((n) => n.priority > 0 && usable(n.id))
+    .map((n) => n.id)
+    .sort();
+  if (d.length === 0) return;
+  const j = state.sync;
+  const missing = d.filter((id) => !j.includes(id));
+  if (missing.length > 0 && j.length > 0) {
+    const union = [...new Set([...j, ...d])].sort();
+    out.push({ type: 'append', entry: { type: 'sync.changed', names: union, reason: `quorum grows: ${missing.join(', ')} may acknowledge commits from now on` } });
+    return;
+  }
+  const req = state.syncRequest;
+  const same = !!req && req.node === primary.id && req.method === 'ANY' && req.count === 1 && req.names.length === d.length && req.names.every((x, i) => x === d[i]);
+  const stale = !!req && now - req.at > s.jobRetryMs && (req.failed !== null || req.appliedLsn === null);
+  if (!same || stale) {
+    const operationId = `sync-${now.toString(36)}`;
+    out.push({ type: 'append', entry: { type: 'sync.requested', operationId, node: primary.id, names: d, count: 1, method: 'ANY', jobId: '' } });
+    out.push({ type: 'job', job: { node: primary.id, action: 'sync', operationId, sync: { names: d, count: 1, method: 'ANY' } } });
+    return;
+  }
+  if (!req.appliedLsn || (j.length === d.length && j.every((x, i) => x === d[i]))) return;
+  const need = parseLsn(req.appliedLsn);
+  const best = Math.max(...d.map((id) => parseLsn(standbys.get(id)?.flushLsn) ?? 0));
+  if (need !== null && best >= need) {
+    out.push({ type: 'append', entry: { type: 'sync.changed', names: d, reason: `quorum of ${d.join(', ')}: one of them has flushed every commit acknowledged before` } });
   }
 }

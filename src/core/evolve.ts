@@ -193,7 +193,7 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
       return op && op.id === e.operationId ? { ...next, operation: { ...op, requestEpoch: e.epoch } } : next;
     }
     case 'sync.requested':
-      return { ...state, syncRequest: { operationId: e.operationId, node: e.node, names: e.names, count: e.count, at: e.at, appliedLsn: null, failed: null } };
+      return { ...state, syncRequest: { operationId: e.operationId, node: e.node, names: e.names, count: e.count, method: e.method ?? 'FIRST', at: e.at, appliedLsn: null, failed: null } };
     case 'sync.changed':
       return { ...state, sync: e.names };
     case 'restart.requested':

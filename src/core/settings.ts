@@ -31,11 +31,13 @@ export interface Settings {
    */
   peerRefusedAfterMs: number;
   /**
-   * Synchronous mode: the leader keeps one synchronous standby on the primary
+   * Synchronous mode. `true`: the leader keeps one synchronous standby on the primary
    * (`FIRST 1 (s)`), changes it through `FIRST 2 (old, new)` so that an acknowledged
-   * commit is always on the journaled one, and fails over only to it.
+   * commit is always on the journaled one, and fails over only to it. `'quorum'`:
+   * `ANY 1 (every healthy standby)`; a failover needs every journaled standby reachable
+   * and promotes the one with the most WAL.
    */
-  synchronous: boolean;
+  synchronous: boolean | 'quorum';
   /**
    * 'failover' (default): a crashed primary is failed over at once. 'restart-first': it
    * is restarted in place, and failed over only if it is not back within failAfterMs

@@ -93,6 +93,7 @@ export interface SyncRequest {
   node: string;
   names: readonly string[];
   count: number;
+  method: 'FIRST' | 'ANY';
   at: number;
   /** the primary applied it at this LSN (from the job result) */
   appliedLsn: string | null;

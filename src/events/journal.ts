@@ -127,15 +127,17 @@ export const UnfenceRequested = entry('unfence.requested', { operationId: OpId, 
 export const SyncRequested = entry('sync.requested', {
   operationId: OpId,
   node: Id,
-  names: Type.Array(Id, { minItems: 1, maxItems: 2 }),
-  count: Type.Integer({ minimum: 1, maximum: 2 }),
+  names: Type.Array(Id, { minItems: 1, maxItems: 64 }),
+  count: Type.Integer({ minimum: 1, maximum: 64 }),
+  /** FIRST (priority) or ANY (quorum); FIRST when absent */
+  method: Type.Optional(Type.Union([Type.Literal('FIRST'), Type.Literal('ANY')])),
   jobId: Type.String(),
 });
 /**
  * Synchronous mode: the standbys that hold every acknowledged commit, the only failover
  * candidates (empty: none established, no automatic failover).
  */
-export const SyncChanged = entry('sync.changed', { names: Type.Array(Id, { maxItems: 2 }), reason: Type.String({ maxLength: 500 }) });
+export const SyncChanged = entry('sync.changed', { names: Type.Array(Id, { maxItems: 64 }), reason: Type.String({ maxLength: 500 }) });
 /** Switchover: the old primary is asked to stop taking writes and step down. */
 export const DemotionRequested = entry('demotion.requested', { operationId: OpId, node: Id, jobId: Type.String() });
 /** Switchover: the old primary is down; the target must reach `lsn` before it is promoted. */

@@ -10,12 +10,13 @@ import { postmasterPid, routing, sql, startSandbox, stopSandbox, waitFor } from 
 
 const KILLS = Number(process.env.SY_SYNC_KILLS ?? 3);
 
-describe('synchronous mode', () => {
+for (const mode of ['first', 'quorum'] as const) {
+describe(`synchronous mode (${mode})`, () => {
   let s: Awaited<ReturnType<typeof startSandbox>> | undefined;
   let file: SandboxFile;
 
   beforeAll(async () => {
-    s = await startSandbox({ sync: true, settings: { cooldownMs: 0 } });
+    s = await startSandbox({ sync: true, settings: { cooldownMs: 0, ...(mode === 'quorum' ? { synchronous: 'quorum' } : {}) } });
     file = s.file;
     await sql(file.nodes[0]!.port, 'CREATE TABLE w (id int PRIMARY KEY)');
   }, 120_000);
@@ -32,7 +33,7 @@ describe('synchronous mode', () => {
         // a synchronous standby established, every node healthy, writes flowing
         const t = await waitFor('a synchronous standby and all nodes healthy', async () => {
           const x = await routing(file.api, file.cluster);
-          return x.writable && x.replicas.every((r) => r.healthy) && x.replicas.some((r) => r.sync) ? x : null;
+          return x.writable && x.replicas.every((r) => r.healthy) && (mode === 'quorum' ? x.replicas.every((r) => r.sync) : x.replicas.some((r) => r.sync)) ? x : null;
         }, 60_000, 50);
         const acked = writer.acked.length;
         await waitFor('writes', async () => writer.acked.length > acked + 20, 30_000, 10);
@@ -44,7 +45,7 @@ describe('synchronous mode', () => {
         }, 30_000, 20);
         lastPrimary = next.primary!.id;
         // it was the synchronous standby
-        expect(t.replicas.find((r) => r.id === lastPrimary)?.sync).toBe(true);
+        expect(t.replicas.find((r) => r.id === lastPrimary)?.sync, JSON.stringify(t.replicas)).toBe(true);
       }
       const final = writer.acked.length;
       await waitFor('writes on the last primary', async () => writer.acked.length > final + 20, 30_000, 10);
@@ -55,7 +56,8 @@ describe('synchronous mode', () => {
     const rows = await sql<{ id: number }>(node.port, 'SELECT id FROM w');
     const have = new Set(rows.rows.map((r) => r.id));
     const lost = writer.acked.filter((id) => !have.has(id));
-    console.log(`synchronous mode: ${KILLS} kills, ${writer.acked.length} rows acknowledged, ${lost.length} lost`);
+    console.log(`synchronous mode (${mode}): ${KILLS} kills, ${writer.acked.length} rows acknowledged, ${lost.length} lost`);
     expect(lost).toEqual([]);
   }, 300_000);
 });
+}

@@ -911,3 +911,72 @@ describe('measured loss', () => {
     expect(sim.pass(2_300).types).not.toContain('failover.loss');
   });
 });
+
+describe('synchronous mode: quorum', () => {
+  const quorum = { synchronous: 'quorum' as const };
+  const standbys = (...list: Array<[string, string, string?]>) => ({
+    role: 'primary' as const,
+    lsn: '0/5000000',
+    standbys: list.map(([name, flushLsn, state]) => ({ name, state: state ?? 'streaming', replayLsn: flushLsn, flushLsn, replayLagMs: 0, syncState: 'quorum' })),
+  });
+
+  function established(): Sim {
+    const sim = healthyCluster({ settings: quorum, primary: standbys(['pg2', '0/5000000'], ['pg3', '0/5000000']) });
+    const req = sim.entries('sync.requested');
+    expect(req).toEqual([expect.objectContaining({ names: ['pg2', 'pg3'], count: 1, method: 'ANY' })]);
+    sim.report(1_100, jobResult('pg1', { operationId: req[0]!.operationId, action: 'sync', ok: true, lsn: '0/5000000' }));
+    sim.settle(1_100);
+    expect(sim.state.sync).toEqual(['pg2', 'pg3']);
+    return sim;
+  }
+
+  it('keeps ANY 1 (every healthy standby) and journals them', () => {
+    established();
+  });
+
+  it('fails over to the standby with the most WAL, only when every journaled standby is reachable', () => {
+    const sim = established();
+    sim.observe(2_000, obs('pg2', { lsn: '0/5000100' }), obs('pg3', { lsn: '0/5000200' }));
+    sim.observe(2_000, obs('pg1', DEAD));
+    sim.pass(2_000);
+    expect(sim.state.operation?.to).toBe('pg3');
+  });
+
+  it('no failover when a journaled standby is away: the one left may lack a commit', () => {
+    const sim = established();
+    sim.observe(2_000, obs('pg3', DEAD));
+    sim.observe(2_000, obs('pg1', DEAD));
+    const d = sim.pass(2_000);
+    expect(d.types).not.toContain('failover.started');
+    expect(d.one('failover.blocked').reason).toMatch(/quorum mode needs every synchronous standby/);
+  });
+
+  it('shrinks the journaled set only once the rest has every commit acknowledged before', () => {
+    const sim = established();
+    sim.observe(2_000, obs('pg3', DEAD));
+    sim.observe(2_000, obs('pg1', standbys(['pg2', '0/5000000'], ['pg3', '0/5000000', 'stopped'])));
+    sim.settle(2_000);
+    const req = sim.entries('sync.requested').at(-1)!;
+    expect(req).toMatchObject({ names: ['pg2'], method: 'ANY' });
+    expect(sim.state.sync).toEqual(['pg2', 'pg3']);
+    sim.report(2_100, jobResult('pg1', { operationId: req.operationId, action: 'sync', ok: true, lsn: '0/5000300' }));
+    sim.settle(2_100);
+    expect(sim.state.sync).toEqual(['pg2', 'pg3']);
+    sim.observe(2_200, obs('pg1', standbys(['pg2', '0/5000300'], ['pg3', '0/5000000', 'stopped'])));
+    sim.settle(2_200);
+    expect(sim.state.sync).toEqual(['pg2']);
+  });
+
+  it('grows the journaled set before a new standby may acknowledge commits', () => {
+    const sim = healthyCluster({ settings: quorum, primary: standbys(['pg2', '0/5000000'], ['pg3', '0/5000000', 'stopped']), replicas: { pg2: {}, pg3: { walReceiver: null } } });
+    sim.report(1_100, jobResult('pg1', { operationId: sim.entries('sync.requested')[0]!.operationId, action: 'sync', ok: true, lsn: '0/5000000' }));
+    sim.settle(1_100);
+    expect(sim.state.sync).toEqual(['pg2']);
+    sim.observe(2_000, obs('pg3', {}), obs('pg1', standbys(['pg2', '0/5000000'], ['pg3', '0/5000000'])));
+    sim.settle(2_000);
+    // journaled first, asked of the primary after
+    const order = sim.journal.filter((r) => r.entry.type === 'sync.changed' || r.entry.type === 'sync.requested').slice(-2).map((r) => r.entry.type);
+    expect(order).toEqual(['sync.changed', 'sync.requested']);
+    expect(sim.state.sync).toEqual(['pg2', 'pg3']);
+  });
+});
