@@ -16,6 +16,7 @@ import type { AgentConfig } from '../src/config/schemas.js';
 import type { JobResult, Observation, PeerView, ProbeError } from '../src/events/observation.js';
 import { PostgresProber, withClient, type PgTarget } from '../src/engines/postgres/probe.js';
 import { ManagedPostgres, type Upstream } from './managed.js';
+import { isProcessStopped } from '../src/sandbox/proc.js';
 
 export interface JobData {
   epoch: number;
@@ -208,11 +209,15 @@ export class Agent {
 
   async observe(): Promise<Observation> {
     const m = this.managed;
-    const processState = m ? (m.isRunning() ? 'running' : 'dead') : 'unmanaged';
+    const processState = m ? (m.isRunning() ? (isProcessStopped(m.pid!) ? 'stopped' : 'running') : 'dead') : 'unmanaged';
+    const none = { role: 'unknown' as const, timeline: null, lsn: null, replayLsn: null, replayDelayMs: null, upstream: null, walReceiver: null };
+    // a dead or stopped postmaster is known without a probe (a stopped one would only time out)
     const p =
       processState === 'dead'
-        ? { reachable: false, error: 'refused' as const, errorMessage: 'postmaster not running', role: 'unknown' as const, timeline: null, lsn: null, replayLsn: null, replayDelayMs: null, upstream: null, walReceiver: null }
-        : await this.prober.probe();
+        ? { reachable: false, error: 'refused' as const, errorMessage: 'postmaster not running', ...none }
+        : processState === 'stopped'
+          ? { reachable: false, error: 'timeout' as const, errorMessage: 'postmaster stopped (SIGSTOP)', ...none }
+          : await this.prober.probe();
     const obs: Observation = {
       type: 'obs',
       v: 1,
@@ -239,6 +244,10 @@ export class Agent {
     if ('standbys' in p && p.standbys) obs.standbys = p.standbys;
     if ('readOnly' in p && p.readOnly && p.role === 'primary') obs.fenced = true;
     if (this.walEnd) obs.walEnd = this.walEnd;
+    if (p.role === 'primary' && p.timeline !== null && p.timeline > 1) {
+      const fork = await this.forkLsn(p.timeline);
+      if (fork) obs.forkLsn = fork;
+    }
     const peer = await this.peerView();
     if (peer) obs.peer = peer;
     return obs;
@@ -247,7 +256,7 @@ export class Agent {
   private async probeOnce(): Promise<void> {
     await this.refreshPrimary();
     let obs = await this.observe();
-    if (await this.fenceIfDeposed(obs)) obs = await this.observe();
+    if ((await this.fenceIfDeposed(obs)) || this.killIfDeposedAndHung(obs)) obs = await this.observe();
     // the setting itself says whether the node is fenced (it survives agent restarts)
     if (obs.reachable) this.fenced = obs.fenced === true;
     try {
@@ -303,6 +312,23 @@ export class Agent {
     return true;
   }
 
+  /**
+   * A deposed primary that does not answer (stopped, hung) cannot be made read-only, and
+   * would take the writes queued on its sockets the moment it runs again: kill it and
+   * every backend. Its data directory is a primary's; its rejoin job rewinds it.
+   */
+  private killIfDeposedAndHung(obs: Observation): boolean {
+    const m = this.managed;
+    if (!m || !this.primaryId || this.primaryId === this.cfg.node || m.isStandby() || !m.isRunning()) return false;
+    if (this.promotedAt !== null && performance.now() - this.promotedAt < PROMOTED_GRACE_MS) return false;
+    const pid = m.pid!;
+    const hung = isProcessStopped(pid) || (!obs.reachable && obs.error === 'timeout');
+    if (!hung) return false;
+    this.log.error({ primary: this.primaryId, pid }, 'another node is the primary and this one does not answer: killing it before it can take a write');
+    m.killTree();
+    return true;
+  }
+
   /** default_transaction_read_only for new transactions, and end the sessions that could still write. */
   private async setReadOnly(on: boolean): Promise<void> {
     await withClient(this.target(), 2_000, async (c) => {
@@ -312,6 +338,19 @@ export class Agent {
         await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND usename IS NOT NULL AND application_name <> 'switchyard-agent'");
       }
     });
+  }
+
+  private forkCache: { timeline: number; lsn: string | null } | null = null;
+
+  /** Where a timeline forked off its parent: the last line of its history file (read once per timeline). */
+  private async forkLsn(timeline: number): Promise<string | null> {
+    if (this.forkCache?.timeline === timeline) return this.forkCache.lsn;
+    const file = `pg_wal/${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    const lsn = await withClient(this.target(), 2_000, (c) => c.query<{ h: string }>('SELECT pg_read_file($1) AS h', [file]))
+      .then((r) => /\t([0-9A-F]+\/[0-9A-F]+)\t[^\n]*\n?$/.exec(r.rows[0]?.h ?? '')?.[1] ?? null)
+      .catch(() => null);
+    this.forkCache = { timeline, lsn };
+    return lsn;
   }
 
   /** XADD to the observation stream and wake the coordinators, in one round trip. */

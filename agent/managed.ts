@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { cloneReplica, confString, conninfoValue, runPgTool, spawnPostgres, stopPostgres, waitReady } from '../src/sandbox/postgres.js';
-import { chownToPg, isProcessAlive } from '../src/sandbox/proc.js';
+import { chownToPg, isProcessAlive, processTree } from '../src/sandbox/proc.js';
 import { withClient } from '../src/engines/postgres/probe.js';
 
 export interface Upstream {
@@ -95,6 +95,19 @@ export class ManagedPostgres {
     await stopPostgres(target, mode);
     this.child = null;
     this.adoptedPid = null;
+  }
+
+  /** SIGKILL the postmaster and every process under it (a stopped process dies too, without running again). */
+  killTree(): void {
+    const pid = this.pid;
+    if (pid === null) return;
+    for (const p of processTree(pid)) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
   }
 
   /** Write primary_conninfo (with our application_name) and standby.signal. Server must be down, or reloaded after. */

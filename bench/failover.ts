@@ -11,6 +11,7 @@ import pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Sandbox, cliEntry } from '../src/sandbox/deploy.js';
+import { processTree } from '../src/sandbox/proc.js';
 import { freePort, isPortFree } from '../src/sandbox/ports.js';
 import { DEFAULT_SETTINGS } from '../src/core/settings.js';
 import type { RoutingTable } from '../src/core/routing.js';
@@ -244,28 +245,6 @@ export async function benchLeaderTakeover(trials: number): Promise<{ trials: num
     }
     return { trials, leaseTtlMs: 3000, p50Ms: median(samples), maxMs: samples.length ? Math.max(...samples) : null, samplesMs: samples };
   });
-}
-
-/** The postmaster and every process it started (backends call setsid: a group signal misses them). */
-export function processTree(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
-    } catch {
-      // gone
-    }
-  }
-  const out: number[] = [];
-  const walk = (pid: number): void => {
-    out.push(pid);
-    for (const c of children.get(pid) ?? []) walk(c);
-  };
-  walk(root);
-  return out;
 }
 
 function signalAll(pids: number[], sig: NodeJS.Signals): void {

@@ -316,12 +316,24 @@ export function decide(state: ClusterState, now: number, s: Settings): Decision[
     if (v.healthy !== n.healthy) append({ type: 'node.health-changed', node: id, healthy: v.healthy, reason: v.reason });
   }
 
-  // 4b. what a finished failover lost, once the old primary's agent read its end of WAL
-  for (const h of state.history.slice(-5)) {
-    if (h.kind !== 'failover' || h.outcome !== 'success' || h.lossMeasured || !h.from || !h.forkLsn) continue;
-    const walEnd = state.soft[h.from]?.obs.walEnd;
-    if (!walEnd) continue;
-    append({ type: 'failover.loss', operationId: h.id, node: h.from, walEnd, forkLsn: h.forkLsn, lostBytes: lsnDiff(walEnd, h.forkLsn) ?? 0 });
+  // 4b. what a finished failover lost, once the old primary's agent read its end of WAL.
+  // Only an end of the timeline that failover left: reported after it finished (an older
+  // report may predate a restart in place that wrote more), by a node not promoted since
+  // (its end of WAL is then of its own newer timeline).
+  const recent = state.history.slice(-5);
+  for (const [i, h] of recent.entries()) {
+    if (h.kind !== 'failover' || h.outcome !== 'success' || h.lossMeasured || !h.from || !h.finishedAt) continue;
+    const soft = state.soft[h.from];
+    const walEnd = soft?.obs.walEnd;
+    if (!walEnd || soft.receivedAt <= Date.parse(h.finishedAt)) continue;
+    if (recent.slice(i + 1).some((x) => x.to === h.from)) continue;
+    // the fork point from the promote job's result, or else from the new primary's own
+    // reports (a promotion confirmed by its role before the job's result arrived)
+    const toObs = state.soft[h.to]?.obs;
+    const laterOps = recent.slice(i + 1).some((x) => x.to === h.to || x.from === h.to);
+    const forkLsn = h.forkLsn ?? (!laterOps && toObs?.role === 'primary' ? toObs.forkLsn : undefined);
+    if (!forkLsn) continue;
+    append({ type: 'failover.loss', operationId: h.id, node: h.from, walEnd, forkLsn, lostBytes: lsnDiff(walEnd, forkLsn) ?? 0 });
   }
 
   // 5. operators' commands, oldest first; one operation at a time, and one change of

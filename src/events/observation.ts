@@ -85,6 +85,8 @@ export const ObservationV1 = Type.Object({
    * primary: what a failover lost is measured against it
    */
   walEnd: Type.Optional(Type.String({ maxLength: 32 })),
+  /** primary on a timeline > 1: where that timeline forked off (its history file) */
+  forkLsn: Type.Optional(Type.String({ maxLength: 32 })),
 });
 export type Observation = Static<typeof ObservationV1>;
 

@@ -44,8 +44,9 @@ describe('agent', () => {
       const job = await q.add(String(data.action), data, { jobId });
       return await waitFor(`job ${jobId} done`, async () => {
         const j = await q.getJob(job.id!);
-        if (await j?.isFailed()) return { failed: true, reason: j!.failedReason };
-        if (await j?.isCompleted()) return { failed: false, reason: String(j!.returnvalue) };
+        // read it again once finished: the first read may predate it
+        if (await j?.isFailed()) return { failed: true, reason: (await q.getJob(job.id!))!.failedReason };
+        if (await j?.isCompleted()) return { failed: false, reason: String((await q.getJob(job.id!))!.returnvalue) };
         return null;
       }, 15_000);
     } finally {

@@ -980,3 +980,18 @@ describe('synchronous mode: quorum', () => {
     expect(sim.state.sync).toEqual(['pg2', 'pg3']);
   });
 });
+
+describe('measured loss without the promote job’s result', () => {
+  it('takes the fork point from the new primary’s own reports', () => {
+    const sim = healthyCluster();
+    sim.observe(2_000, obs('pg1', DEAD));
+    sim.pass(2_000);
+    const op = sim.state.operation!;
+    // confirmed by its role before the job's result arrives
+    sim.observe(2_100, obs(op.to, { role: 'primary', timeline: 2, lsn: '0/3000200', forkLsn: '0/3000100' }));
+    sim.pass(2_100);
+    expect(sim.state.history.at(-1)).toMatchObject({ outcome: 'success', forkLsn: null });
+    sim.observe(2_200, obs('pg1', { ...DEAD, walEnd: '0/3000180' }));
+    expect(sim.pass(2_200).one('failover.loss')).toMatchObject({ forkLsn: '0/3000100', lostBytes: 0x80 });
+  });
+});
