@@ -116,7 +116,7 @@ describe('failover on real processes', () => {
         // read it again once failed: the first read may predate its failure
         return (await j?.isFailed()) ? await queue.getJob(job.id!) : null;
       }, 15_000);
-      expect(failed!.failedReason).toMatch(/stale-epoch|lease-changed/);
+      expect(failed.failedReason).toMatch(/stale-epoch|lease-changed/);
       // still a replica: nothing was promoted
       const rec = await sql<{ rec: boolean }>(replica.port, 'SELECT pg_is_in_recovery() AS rec');
       expect(rec.rows[0]?.rec).toBe(true);
