@@ -353,6 +353,15 @@ export class Agent {
     return lsn;
   }
 
+  /** Publish an observation now, from the job worker (the probe loop may be waiting on its timer). */
+  private async publishNow(): Promise<void> {
+    try {
+      await this.append(JSON.stringify(await this.observe()));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not publish an observation');
+    }
+  }
+
   /** XADD to the observation stream and wake the coordinators, in one round trip. */
   private async append(json: string): Promise<void> {
     const res = await this.redis.multi().xadd(this.k.obs, 'MAXLEN', '~', OBS_MAXLEN, '*', 'e', json).publish(this.k.wake, '1').exec();
@@ -606,8 +615,16 @@ export class Agent {
         await m.stop('fast');
       }
       let how = 'restarted';
-      if (!m.isStandby()) how = await m.makeStandbyOf(up);
-      else m.writeStandbyConfig(up);
+      if (!m.isStandby()) {
+        // a former primary, however it stopped (crashed, stopped here, killed when hung):
+        // read and report its end of WAL before pg_rewind or a re-clone discards the tail
+        if (!this.walEnd) {
+          this.walEnd = await m.walEnd().catch(() => null);
+          this.log.info({ walEnd: this.walEnd }, 'end of WAL on disk, before rewinding');
+        }
+        if (this.walEnd) await this.publishNow();
+        how = await m.makeStandbyOf(up);
+      } else m.writeStandbyConfig(up);
       await m.start();
       return `rejoined ${up.id} (${how})`;
     } finally {
@@ -642,16 +659,28 @@ function quoteLiteral(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
 
-/** TCP connect check: null when it connects, else why not. */
+/** PostgreSQL's SSLRequest: length 8, code 80877103. A live server answers one byte ('S' or 'N'). */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+
+/**
+ * Is a PostgreSQL server alive at host:port? null when it answers, else why not. A TCP
+ * connect alone is not enough: the kernel completes it for a stopped (frozen) server,
+ * so the check waits for the server's own answer to an SSLRequest.
+ */
 export function tcpCheck(host: string, port: number, timeoutMs: number): Promise<ProbeError | null> {
   return new Promise((resolve) => {
     const sock = net.connect({ host, port });
+    let settled = false;
     const done = (r: ProbeError | null): void => {
+      if (settled) return;
+      settled = true;
       sock.destroy();
       resolve(r);
     };
     sock.setTimeout(timeoutMs, () => done('timeout'));
-    sock.once('connect', () => done(null));
+    sock.once('connect', () => sock.write(SSL_REQUEST));
+    sock.once('data', () => done(null));
+    sock.once('end', () => done('other'));
     sock.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : 'other'));
   });
 }

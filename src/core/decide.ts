@@ -500,7 +500,9 @@ function progressOperation(state: ClusterState, op: Operation, now: number, s: S
   }
   if (op.promoteResult?.ok || seenPrimary) {
     const target = state.nodes[op.to];
-    append({ type: 'promotion.succeeded', operationId: op.id, node: op.to, timeline: candSoft?.obs.timeline ?? null, forkLsn: op.promoteResult?.lsn ?? null });
+    // (the candidate's timeline as it reports it once promoted; unknown until then)
+    const timeline = candSoft?.obs.role === 'primary' ? candSoft.obs.timeline : null;
+    append({ type: 'promotion.succeeded', operationId: op.id, node: op.to, timeline, forkLsn: op.promoteResult?.lsn ?? candSoft?.obs.forkLsn ?? null });
     if (target) {
       const demoted = op.kind === 'switchover' && op.demoteLsn !== null;
       for (const id of Object.keys(state.nodes).sort()) {

@@ -990,7 +990,8 @@ describe('measured loss without the promote job’s result', () => {
     // confirmed by its role before the job's result arrives
     sim.observe(2_100, obs(op.to, { role: 'primary', timeline: 2, lsn: '0/3000200', forkLsn: '0/3000100' }));
     sim.pass(2_100);
-    expect(sim.state.history.at(-1)).toMatchObject({ outcome: 'success', forkLsn: null });
+    expect(sim.state.history.at(-1)).toMatchObject({ outcome: 'success', forkLsn: '0/3000100' });
+    expect(sim.entries('promotion.succeeded').at(-1)).toMatchObject({ timeline: 2, forkLsn: '0/3000100' });
     sim.observe(2_200, obs('pg1', { ...DEAD, walEnd: '0/3000180' }));
     expect(sim.pass(2_200).one('failover.loss')).toMatchObject({ forkLsn: '0/3000100', lostBytes: 0x80 });
   });
