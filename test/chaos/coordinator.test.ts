@@ -12,7 +12,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { compareStreamIds } from '../../src/core/state.js';
 import { postmasterPid, waitFor } from '../support/sandbox.js';
-import { agentJobs, ChaosRun, coordinatorActs, describeEvents, expectNoFailover, expectSafe, idMs, lossIsJournaled, readEvents, sleep, waitAllHealthy, type JournalEvent } from './support.js';
+import { agentJobs, ChaosRun, coordinatorActs, describeEvents, expectNoFailover, expectSafe, idMs, lossAccountedFor, readEvents, sleep, waitAllHealthy, type JournalEvent } from './support.js';
 
 /** failAfterMs (5 s) plus slack. */
 const WINDOW_MS = 7_000;
@@ -117,9 +117,9 @@ describe('chaos: coordinators', () => {
     expectSafe(f);
     expect(f.events.filter((e) => e.type === 'failover.started')).toHaveLength(1);
     expect(f.primary).toBe(newPrimary);
-    const loss = lossIsJournaled(f, run.writer, faultAt);
-    console.log(`[kill-leader-mid-failover] started ${started.id} e${started.data.epoch} ${String(started.data.from)}→${newPrimary}; ${successor.id} took over e${takeover.data.epoch}; completed ${completed.id} ${String(completed.data.reason)}; lost ${f.lost.length}, ${loss.detail}`);
-    expect(loss.silent, `loss not journaled: ${loss.detail}`).toBe(false);
+    const loss = await lossAccountedFor(run, f, faultAt, { expectMeasured: true, avoid: [leader.id] });
+    console.log(`[kill-leader-mid-failover] started ${started.id} e${started.data.epoch} ${String(started.data.from)}→${newPrimary}; ${successor.id} took over e${takeover.data.epoch}; completed ${completed.id} ${String(completed.data.reason)}; lost ${f.lost.length}`);
+    expect(loss.violations, `loss not accounted for: ${loss.detail}`).toEqual([]);
   }, 300_000);
 
   it('8. a deposed leader that wakes after the new leader failed over journals nothing with its old epoch, and no agent carries out an old-epoch job', async () => {
@@ -165,10 +165,10 @@ describe('chaos: coordinators', () => {
     const takeoverAt = idMs(takeover.id);
     const staleDone = jobs.filter((j) => j.epoch < newEpoch && j.doneAt !== null && j.doneAt >= takeoverAt);
     expect(staleDone, 'jobs with the old epoch carried out after the takeover').toEqual([]);
-    const loss = lossIsJournaled(f, run.writer, faultAt);
+    const loss = await lossAccountedFor(run, f, faultAt, { expectMeasured: true, avoid: [leader.id] });
     console.log(
-      `[deposed-leader-wakes] ${leader.id} frozen, ${successor.id} took over e${newEpoch}, failed over ${old.id}→${newPrimary}; jobs: ${jobs.map((j) => `${j.agent}:${j.jobId}:${j.doneAt ? 'done' : `refused(${j.code})`}`).join(' ')}; lost ${f.lost.length}, ${loss.detail}`,
+      `[deposed-leader-wakes] ${leader.id} frozen, ${successor.id} took over e${newEpoch}, failed over ${old.id}→${newPrimary}; jobs: ${jobs.map((j) => `${j.agent}:${j.jobId}:${j.doneAt ? 'done' : `refused(${j.code})`}`).join(' ')}; lost ${f.lost.length}`,
     );
-    expect(loss.silent, `loss not journaled: ${loss.detail}`).toBe(false);
+    expect(loss.violations, `loss not accounted for: ${loss.detail}`).toEqual([]);
   }, 300_000);
 });

@@ -2,12 +2,13 @@
  * Crashes under a steady writer: the primary's postmaster SIGKILLed (its agent sees it),
  * and the primary's whole host lost (agent, postmaster and backends SIGKILLed together:
  * only the peers can tell, from "connection refused"). Both must fail over; in async
- * mode acknowledged rows may be lost, but never silently (failover.started journals
- * lostBytes > 0); never two primaries, never two nodes taking writes.
+ * mode acknowledged rows may be lost, but never silently: the old primary's agent
+ * measures the loss (failover.loss, lostBytes > 0) unless it died with its host, when
+ * the loss is unknown and said so; never two primaries, never two nodes taking writes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { postmasterPid, waitFor } from '../support/sandbox.js';
-import { ChaosRun, expectSafe, lossIsJournaled } from './support.js';
+import { ChaosRun, expectSafe, lossAccountedFor } from './support.js';
 
 describe('chaos: crashes', () => {
   let run: ChaosRun | undefined;
@@ -46,9 +47,10 @@ describe('chaos: crashes', () => {
     expect(completed.map((e) => e.data.outcome)).toEqual(['success']);
     expect(f.primary).toBe(after.primary!.id);
     expect(f.nodes.find((n) => n.id === old.id)).toMatchObject({ reachable: true, inRecovery: true });
-    const loss = lossIsJournaled(f, run.writer, faultAt);
-    console.log(`[kill-postmaster] acknowledged rows lost: ${f.lost.length} (${f.lost.slice(0, 20).join(',')}); journaled ${loss.detail}; writer acked ${writer.acked.length}`);
-    expect(loss.silent, `loss not journaled: ${loss.detail}`).toBe(false);
+    // its agent lived and saw the postmaster die: the loss is measured, rows lost or not
+    const loss = await lossAccountedFor(run, f, faultAt, { expectMeasured: true });
+    console.log(`[kill-postmaster] acknowledged rows lost: ${f.lost.length} (${f.lost.slice(0, 20).join(',')}); writer acked ${writer.acked.length}; ${loss.operations.map((o) => `measured ${o.measured ? `${o.measured.lostBytes} bytes (walEnd ${o.measured.walEnd}, fork ${o.measured.forkLsn})` : 'nothing'}`).join('; ')}`);
+    expect(loss.violations, `loss not accounted for: ${loss.detail}`).toEqual([]);
   }, 300_000);
 
   it('2. kill -9 of the primary agent, its postmaster and every backend together (host loss): the peers see connection refused, failover', async () => {
@@ -80,8 +82,11 @@ describe('chaos: crashes', () => {
     expect(f.events.filter((e) => e.type === 'failover.completed').map((e) => e.data.outcome)).toEqual(['success']);
     // nothing restarted the lost host's server
     expect(f.nodes.find((n) => n.id === old.id)?.reachable).toBe(false);
-    const loss = lossIsJournaled(f, run.writer, faultAt);
-    console.log(`[host-loss] acknowledged rows lost: ${f.lost.length}; journaled ${loss.detail}; reason: ${String(started[0]!.data.reason)}`);
-    expect(loss.silent, `loss not journaled: ${loss.detail}`).toBe(false);
+    // the old primary's agent is gone: nothing can measure the loss, history keeps the estimate
+    const loss = await lossAccountedFor(run, f, faultAt, { deadAgents: [old.id] });
+    const item = loss.operations[0]?.history;
+    console.log(`[host-loss] acknowledged rows lost: ${f.lost.length}; reason: ${String(started[0]!.data.reason)}; history lostBytes ${item?.lostBytes ?? '?'} lossMeasured ${String(item?.lossMeasured)}`);
+    expect(item?.lossMeasured, 'history of a failover whose old primary host is lost').toBe(false);
+    expect(loss.violations, `loss not accounted for: ${loss.detail}`).toEqual([]);
   }, 300_000);
 });

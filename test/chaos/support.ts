@@ -20,9 +20,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { expect } from 'vitest';
-import { steadyWriter, type Writer } from '../../bench/writer.js';
+import { spawn } from 'node:child_process';
+import type { Writer } from '../../bench/writer.js';
+import { parseLsn } from '../../src/core/lsn.js';
 import type { RoutingTable } from '../../src/core/routing.js';
-import { Sandbox, type SandboxFile, type SandboxNode, type SandboxOptions } from '../../src/sandbox/deploy.js';
+import { cliEntry, Sandbox, type SandboxFile, type SandboxNode, type SandboxOptions } from '../../src/sandbox/deploy.js';
 import { isProcessAlive } from '../../src/sandbox/proc.js';
 import { consecutiveFreePorts, postmasterPid, sql, stopSandbox, waitFor } from '../support/sandbox.js';
 
@@ -39,6 +41,14 @@ export async function startChaosSandbox(over: Partial<SandboxOptions> = {}): Pro
     const file = await sandbox.up(() => {});
     return { sandbox, file, dir };
   } catch (err) {
+    // a start-up failure: keep the daemons' logs (SY_CHAOS_KEEP) before the directory goes
+    const keep = process.env.SY_CHAOS_KEEP;
+    const logs = path.join(dir, 'sb', 'logs');
+    if (keep && fs.existsSync(logs)) {
+      const dest = path.join(keep, `start-failed-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+      fs.cpSync(logs, dest, { recursive: true });
+      console.log(`sandbox start-up failed (${(err as Error).message}): logs kept in ${dest}`);
+    }
     if (!process.env.SY_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -73,6 +83,29 @@ export async function readEvents(api: string, cluster: string, opts: { after?: s
     if (body.next === after || body.events.length === 0) return { events: all, next: body.next };
     after = body.next;
   }
+}
+
+/** A failover or switchover as GET /v1/clusters/:c/history shows it. */
+export interface HistoryEntry {
+  id: string;
+  kind: 'failover' | 'switchover';
+  from: string | null;
+  to: string;
+  reason: string;
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  /** estimated at the decision; measured once lossMeasured */
+  lostBytes: number;
+  outcome: 'running' | 'success' | 'failed' | 'aborted';
+  forkLsn?: string | null;
+  lossMeasured?: boolean;
+}
+
+export async function readHistory(api: string, cluster: string, timeoutMs = 5000): Promise<HistoryEntry[]> {
+  const res = await fetch(`${api}/v1/clusters/${cluster}/history`, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`history: ${res.status}`);
+  return (await res.json()) as HistoryEntry[];
 }
 
 /** The journal's epochs never go down: a deposed leader's append never lands after a newer leader's. */
@@ -143,6 +176,71 @@ export function readLogs(logDir: string, prefix: string): LogLine[] {
     }
   }
   return out.sort((a, b) => a.time - b.time);
+}
+
+/* ------------------------------------------------------------------ writer */
+
+export interface LsnWriter extends Writer {
+  /** the WAL insert position right after the row's INSERT (before its commit record): the row's commit ends past it */
+  lsnOf(id: number): string | undefined;
+}
+
+/**
+ * bench/writer.ts's steady writer (one INSERT every ~5 ms to whatever the routing table
+ * names writable, every acknowledged id and when), which also records each row's WAL
+ * position (`RETURNING pg_current_wal_insert_lsn()`): a measured loss must reach past
+ * every lost row's position.
+ */
+export function steadyLsnWriter(api: string, cluster: string, tableName: string, startId = 1): LsnWriter {
+  const acked: number[] = [];
+  const ackTimes: number[] = [];
+  const lsns = new Map<number, string>();
+  let running = true;
+  let next = startId;
+  const loop = (async () => {
+    let client: pg.Client | null = null;
+    let port = -1;
+    while (running) {
+      try {
+        const res = await fetch(`${api}/v1/clusters/${cluster}/routing`, { signal: AbortSignal.timeout(1000) });
+        if (!res.ok) throw new Error(`routing: ${res.status}`);
+        const t = (await res.json()) as RoutingTable;
+        if (!t.writable || !t.primary) {
+          await sleep(5);
+          continue;
+        }
+        if (t.primary.port !== port || !client) {
+          await client?.end().catch(() => {});
+          client = new pg.Client({ host: t.primary.host, port: t.primary.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1000, query_timeout: 2000 });
+          client.on('error', () => {});
+          port = t.primary.port;
+          await client.connect();
+        }
+        const id = next++;
+        const r = await client.query<{ lsn: string }>(`INSERT INTO ${tableName} (id) VALUES ($1) RETURNING pg_current_wal_insert_lsn()::text AS lsn`, [id]);
+        acked.push(id);
+        ackTimes.push(Date.now());
+        const lsn = r.rows[0]?.lsn;
+        if (lsn) lsns.set(id, lsn);
+      } catch {
+        await client?.end().catch(() => {});
+        client = null;
+        await sleep(5);
+      }
+      await sleep(5);
+    }
+    await client?.end().catch(() => {});
+  })();
+  return {
+    acked,
+    ackTimes,
+    lsnOf: (id) => lsns.get(id),
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+    maxGapMs: () => ackTimes.slice(1).reduce((m, t, i) => Math.max(m, t - ackTimes[i]!), 0),
+  };
 }
 
 /* --------------------------------------------------------- routing watcher */
@@ -345,7 +443,7 @@ export interface Finish {
 }
 
 export class ChaosRun {
-  writer: Writer | null = null;
+  writer: LsnWriter | null = null;
   watcher: RoutingWatcher;
   fence: FenceProber;
   /** signalled processes to resume if the test ends early: pid, or -pgid for a group */
@@ -355,6 +453,8 @@ export class ChaosRun {
     readonly s: Awaited<ReturnType<typeof startChaosSandbox>>,
     readonly name: string,
     readonly startedAt: number,
+    /** synchronous mode: no acknowledged row may be lost at all */
+    readonly synchronous: boolean,
   ) {
     this.watcher = new RoutingWatcher(this.file.coordinators, this.file.cluster);
     this.fence = new FenceProber(this.file.nodes);
@@ -382,7 +482,7 @@ export class ChaosRun {
       for (const r of s.file.nodes.slice(1)) {
         await waitFor(`fence_probe on ${r.id}`, async () => (await sql(r.port, "SELECT to_regclass('fence_probe') IS NOT NULL AS ok")).rows[0]?.ok === true, 30_000, 50);
       }
-      return new ChaosRun(s, name, t0);
+      return new ChaosRun(s, name, t0, over.sync ?? false);
     } catch (err) {
       await stopSandbox(s);
       throw err;
@@ -429,9 +529,9 @@ export class ChaosRun {
     }, 20_000, 100);
   }
 
-  async clusterInfo(api: string): Promise<{ leader: string | null; servedByLeader: boolean; generation: number; primary: string | null }> {
+  async clusterInfo(api: string): Promise<{ leader: string | null; servedByLeader: boolean; generation: number; primary: string | null; paused: boolean }> {
     const res = await fetch(`${api}/v1/clusters`, { signal: AbortSignal.timeout(1000) });
-    const body = (await res.json()) as Array<{ name: string; leader: string | null; servedByLeader: boolean; generation: number; primary: string | null }>;
+    const body = (await res.json()) as Array<{ name: string; leader: string | null; servedByLeader: boolean; generation: number; primary: string | null; paused: boolean }>;
     const mine = body.find((x) => x.name === this.cluster);
     if (!mine) throw new Error('cluster missing from /v1/clusters');
     return mine;
@@ -445,8 +545,8 @@ export class ChaosRun {
     return this.node(t.primary!.id);
   }
 
-  startWriter(api = this.api()): Writer {
-    this.writer = steadyWriter(api, this.cluster, 'w');
+  startWriter(api = this.api()): LsnWriter {
+    this.writer = steadyLsnWriter(api, this.cluster, 'w');
     return this.writer;
   }
 
@@ -463,6 +563,44 @@ export class ChaosRun {
    */
   async hold(ms: number): Promise<void> {
     await sleep(ms);
+  }
+
+  /** An admin route (POST, with the sandbox's admin token): its status and body. */
+  async admin(route: string, body: Record<string, unknown> = {}, api = this.api()): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`${api}/v1/clusters/${this.cluster}/${route}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.file.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await res.text();
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      parsed = { text };
+    }
+    return { status: res.status, body: parsed };
+  }
+
+  /**
+   * Start a fresh agent for `node` with the sandbox's config (as a service manager would
+   * after the agent died), logging to the same file. The sandbox stops it with the rest.
+   * Returns its pid (also recorded as the node's agentPid).
+   */
+  restartAgent(node: SandboxNode): number {
+    const sb = path.join(this.s.dir, 'sb');
+    const cfg = path.join(sb, 'config', `agent-${node.id}.json`);
+    const fd = fs.openSync(path.join(this.logDir, `agent-${node.id}.log`), 'a');
+    try {
+      const child = spawn(process.execPath, [cliEntry(), 'agent', '--config', cfg], { stdio: ['ignore', fd, fd], env: process.env });
+      if (child.pid === undefined) throw new Error(`could not start an agent for ${node.id}`);
+      this.s.sandbox.children.push(child);
+      node.agentPid = child.pid;
+      return child.pid;
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   /* ----------------------------------------------------------- signals */
@@ -581,6 +719,37 @@ export class ChaosRun {
     return f;
   }
 
+  /**
+   * With SY_CHAOS_KEEP=<dir>: keep the evidence of this run (the journal and the history
+   * from a live coordinator, the daemons' and the servers' logs) in <dir>/<name>-<time>,
+   * small enough to keep for every run, unlike the data directories (SY_KEEP_TEST_DIRS).
+   */
+  private async keep(): Promise<void> {
+    const root = process.env.SY_CHAOS_KEEP;
+    if (!root) return;
+    const dest = path.join(root, `${this.name}-${new Date(this.startedAt).toISOString().replace(/[:.]/g, '-')}`);
+    fs.mkdirSync(dest, { recursive: true });
+    for (const c of this.file.coordinators) {
+      try {
+        const events = await readEvents(c.api, this.cluster, { timeoutMs: 2000 });
+        fs.writeFileSync(path.join(dest, 'journal.json'), JSON.stringify(events.events, null, 1));
+        fs.writeFileSync(path.join(dest, 'journal.txt'), describeEvents(events.events) + '\n');
+        fs.writeFileSync(path.join(dest, 'history.json'), JSON.stringify(await readHistory(c.api, this.cluster, 2000), null, 1));
+        break;
+      } catch {
+        // a killed or frozen coordinator: ask the next one
+      }
+    }
+    if (fs.existsSync(this.logDir)) fs.cpSync(this.logDir, path.join(dest, 'logs'), { recursive: true });
+    const data = path.join(this.s.dir, 'sb', 'data');
+    if (fs.existsSync(data)) {
+      fs.mkdirSync(path.join(dest, 'logs'), { recursive: true });
+      for (const f of fs.readdirSync(data)) if (f.endsWith('.log')) fs.copyFileSync(path.join(data, f), path.join(dest, 'logs', `postgres-${f}`));
+    }
+    fs.writeFileSync(path.join(dest, 'sandbox.json'), JSON.stringify({ ...this.file, adminToken: '(removed)' }, null, 2));
+    console.log(`[${this.name}] evidence kept in ${dest}`);
+  }
+
   /** Resume anything still stopped, stop the instruments, take the sandbox down. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -596,6 +765,7 @@ export class ChaosRun {
     await this.writer?.stop().catch(() => {});
     await this.watcher.stop().catch(() => {});
     await this.fence.stop().catch(() => {});
+    await this.keep().catch((err: unknown) => console.log(`[${this.name}] could not keep the evidence: ${(err as Error).message}`));
     console.log(`[${this.name}] sandbox ${this.s.dir} (logs in sb/logs), ${Math.round((Date.now() - this.startedAt) / 1000)} s`);
     await stopSandbox(this.s);
   }
@@ -610,29 +780,220 @@ export function expectSafe(f: Finish): void {
 }
 
 /**
- * Async failover may lose acknowledged rows, but never silently: the failover journals
- * lostBytes > 0. `detail` explains a loss: when each lost row was acknowledged relative to
- * the fault, and the LSNs the failover decision was based on.
+ * The least WAL one lost row can account for. Each row is its own transaction, and the
+ * new timeline holds the old one exactly up to the fork point, so a row missing from it
+ * has at least its commit record (a 24-byte record header plus the commit time) past the
+ * fork: the measured loss (end of WAL − fork point) can never be smaller than this per row.
  */
-export function lossIsJournaled(f: Finish, writer: Writer | null, faultAt: number): { silent: boolean; lostBytes: number[]; detail: string } {
-  const started = f.events.filter((e) => e.type === 'failover.started');
-  const lostBytes = started.map((e) => Number(e.data.lostBytes));
-  const silent = f.lost.length > 0 && !lostBytes.some((b) => b > 0);
-  let detail = `${f.lost.length} acknowledged rows lost, journaled lostBytes [${lostBytes.join(',')}]`;
-  if (f.lost.length > 0) {
-    const acks = f.lost.map((id) => {
-      const i = writer ? writer.acked.indexOf(id) : -1;
-      return `id ${id} acked at fault${i >= 0 ? `${writer!.ackTimes[i]! - faultAt >= 0 ? '+' : ''}${writer!.ackTimes[i]! - faultAt}` : '?'} ms`;
+export const MIN_WAL_BYTES_PER_LOST_ROW = 32;
+
+export interface LossInput {
+  synchronous: boolean;
+  /** acknowledged ids missing from the final primary */
+  lost: number[];
+  /** when each lost id was acknowledged (ms since the epoch) */
+  ackedAt: (id: number) => number | undefined;
+  /** each row's WAL position after its INSERT, before its commit (when the writer recorded it) */
+  lsnOf?: (id: number) => string | undefined;
+  events: JournalEvent[];
+  history: HistoryEntry[];
+  /** nodes whose agent the test killed for good: their loss cannot be measured */
+  deadAgents: string[];
+  faultAt: number;
+}
+
+export interface OperationLoss {
+  operationId: string;
+  kind: 'failover' | 'switchover';
+  from: string | null;
+  to: string;
+  /** acknowledged rows this operation discarded (acknowledged before it completed, after the previous one did) */
+  rows: number[];
+  estimatedBytes: number | null;
+  /** the failover.loss entry: null while none is journaled */
+  measured: { lostBytes: number; walEnd: string; forkLsn: string; id: string } | null;
+  history: HistoryEntry | null;
+  verdict: 'none' | 'measured' | 'unknown' | 'violation';
+  why: string;
+}
+
+export interface LossVerdict {
+  /** a row lost silently, or under-measured, or lost in synchronous mode / by a switchover */
+  violations: string[];
+  /** loss that could not be measured because the old primary's agent was dead (host loss): not a failure, said out loud */
+  unknown: string[];
+  operations: OperationLoss[];
+  /** lost rows acknowledged after every operation completed: no failover can explain them */
+  unexplained: number[];
+  detail: string;
+}
+
+const sign = (ms: number): string => `${ms >= 0 ? '+' : ''}${ms}`;
+
+/**
+ * Accounting for every acknowledged row missing from the final primary.
+ *
+ * Synchronous mode: none may be missing. Asynchronous mode: each missing row is charged
+ * to the successful operation that discarded it (the first to complete after its
+ * acknowledgement), and that operation must be a failover whose loss was MEASURED
+ * (`failover.loss` journaled with lostBytes > 0, at least MIN_WAL_BYTES_PER_LOST_ROW per
+ * row); a measured loss of 0 bytes with rows missing is a silent loss. The only excuse
+ * for no measurement is an old primary whose agent was dead (host loss): then history
+ * keeps the estimate with lossMeasured false, and the loss is reported as unknown.
+ */
+export function lossIsJournaled(input: LossInput): LossVerdict {
+  const { events, history } = input;
+  const completedAt = new Map<string, { at: number; outcome: string }>();
+  for (const e of events) if (e.type === 'failover.completed') completedAt.set(String(e.data.operationId), { at: idMs(e.id), outcome: String(e.data.outcome) });
+  const started = events.filter((e) => e.type === 'failover.started');
+  const measuredOf = (op: string): OperationLoss['measured'] => {
+    const m = events.filter((e) => e.type === 'failover.loss' && e.data.operationId === op).at(-1);
+    return m ? { lostBytes: Number(m.data.lostBytes), walEnd: String(m.data.walEnd), forkLsn: String(m.data.forkLsn), id: m.id } : null;
+  };
+  const ops: OperationLoss[] = started
+    .filter((e) => completedAt.get(String(e.data.operationId))?.outcome === 'success')
+    .sort((a, b) => completedAt.get(String(a.data.operationId))!.at - completedAt.get(String(b.data.operationId))!.at)
+    .map((e) => {
+      const id = String(e.data.operationId);
+      return {
+        operationId: id,
+        kind: e.data.kind === 'switchover' ? 'switchover' : 'failover',
+        from: typeof e.data.from === 'string' ? e.data.from : null,
+        to: String(e.data.to),
+        rows: [],
+        estimatedBytes: typeof e.data.lostBytes === 'number' ? e.data.lostBytes : null,
+        measured: measuredOf(id),
+        history: history.find((h) => h.id === id) ?? null,
+        verdict: 'none',
+        why: '',
+      };
+    });
+  const unexplained: number[] = [];
+  for (const id of input.lost) {
+    const at = input.ackedAt(id);
+    const op = at === undefined ? ops[0] : ops.find((o) => completedAt.get(o.operationId)!.at >= at);
+    if (op) op.rows.push(id);
+    else unexplained.push(id);
+  }
+
+  /** lost rows whose INSERT ended at or past the measured end of WAL */
+  const beyond = (o: OperationLoss): number[] => {
+    const end = parseLsn(o.measured?.walEnd);
+    if (end === null || !input.lsnOf) return [];
+    return o.rows.filter((id) => {
+      const at = parseLsn(input.lsnOf!(id));
+      return at !== null && at >= end;
+    });
+  };
+  /** where the lost rows were written, against the fork point (diagnostic) */
+  const positions = (o: OperationLoss): string => {
+    const fork = parseLsn(o.measured?.forkLsn);
+    const at = o.rows.map((id) => parseLsn(input.lsnOf?.(id))).filter((x): x is number => x !== null);
+    if (fork === null || at.length === 0) return '';
+    const before = at.filter((x) => x < fork);
+    return `; lost rows written from fork${sign(Math.min(...at) - fork)} to fork${sign(Math.max(...at) - fork)} bytes${before.length ? `, ${before.length} of them before the fork` : ''}`;
+  };
+  const violations: string[] = [];
+  const unknown: string[] = [];
+  if (input.synchronous && input.lost.length > 0) violations.push(`synchronous mode lost ${input.lost.length} acknowledged rows`);
+  if (unexplained.length > 0) violations.push(`${unexplained.length} acknowledged rows missing that no failover explains (acknowledged after every operation completed): ${unexplained.slice(0, 20).join(',')}`);
+  for (const o of ops) {
+    const h = o.history;
+    if (o.measured && h && (!h.lossMeasured || h.lostBytes !== o.measured.lostBytes)) {
+      violations.push(`${o.operationId}: failover.loss ${o.measured.id} says ${o.measured.lostBytes} bytes, history says ${h.lostBytes} (lossMeasured ${String(h.lossMeasured)})`);
+    }
+    if (h?.lossMeasured && !o.measured) violations.push(`${o.operationId}: history says lossMeasured, but no failover.loss entry is journaled`);
+    const n = o.rows.length;
+    if (n === 0) {
+      o.verdict = o.measured ? 'measured' : 'none';
+      o.why = o.measured ? `no acknowledged row lost; measured ${o.measured.lostBytes} bytes` : 'no acknowledged row lost';
+      continue;
+    }
+    if (o.kind === 'switchover') {
+      o.verdict = 'violation';
+      o.why = `a switchover lost ${n} acknowledged rows`;
+    } else if (o.measured) {
+      const floor = n * MIN_WAL_BYTES_PER_LOST_ROW;
+      if (o.measured.lostBytes === 0) {
+        o.verdict = 'violation';
+        o.why = `silent loss: ${n} acknowledged rows missing, measured lostBytes 0 (walEnd ${o.measured.walEnd}, fork ${o.measured.forkLsn})`;
+      } else if (o.measured.lostBytes < floor) {
+        o.verdict = 'violation';
+        o.why = `under-measured: ${n} acknowledged rows missing need at least ${floor} bytes of WAL past the fork, measured ${o.measured.lostBytes} (walEnd ${o.measured.walEnd}, fork ${o.measured.forkLsn})`;
+      } else if (beyond(o).length > 0) {
+        // an acknowledged row's commit was flushed past its INSERT's position: the end of WAL is further still
+        o.verdict = 'violation';
+        o.why = `under-measured: walEnd ${o.measured.walEnd} falls short of ${beyond(o).length} lost rows written further on (${beyond(o)
+          .slice(0, 10)
+          .map((id) => `id ${id} at ${input.lsnOf!(id)!}`)
+          .join(', ')}); measured ${o.measured.lostBytes} bytes from fork ${o.measured.forkLsn}`;
+      } else {
+        o.verdict = 'measured';
+        o.why = `${n} rows lost, measured ${o.measured.lostBytes} bytes (${Math.round(o.measured.lostBytes / n)} per row; walEnd ${o.measured.walEnd}, fork ${o.measured.forkLsn}${positions(o)})`;
+      }
+    } else if (o.from && input.deadAgents.includes(o.from)) {
+      o.verdict = 'unknown';
+      o.why = `${n} rows lost, loss UNKNOWN: ${o.from}'s agent is dead, nothing measured (history lossMeasured ${String(h?.lossMeasured)}, estimate ${h?.lostBytes ?? o.estimatedBytes ?? '?'} bytes)`;
+      unknown.push(`${o.operationId}: ${o.why}`);
+    } else {
+      o.verdict = 'violation';
+      o.why = `${n} rows lost and no failover.loss journaled although ${o.from ?? 'the old primary'}'s agent lived (history lossMeasured ${String(h?.lossMeasured)}, estimate ${h?.lostBytes ?? o.estimatedBytes ?? '?'} bytes)`;
+    }
+    if (o.verdict === 'violation') violations.push(`${o.operationId} ${o.from ?? '?'}→${o.to}: ${o.why}`);
+  }
+
+  let detail = `${input.lost.length} acknowledged rows lost; ${ops.map((o) => `${o.operationId} ${o.kind} ${o.from ?? '?'}→${o.to}: ${o.verdict} (${o.why})`).join('; ') || 'no successful failover'}`;
+  if (input.lost.length > 0) {
+    const acks = input.lost.slice(0, 30).map((id) => {
+      const at = input.ackedAt(id);
+      return `id ${id} acked at fault${at === undefined ? '?' : sign(at - input.faultAt)} ms${input.lsnOf?.(id) ? ` (lsn ${input.lsnOf(id)!})` : ''}`;
     });
     const ev = started.map((e) => {
-      const evidence = (e.data as unknown as { evidence?: Array<{ node: string; lsn?: string | null; receivedAt: number; reachable: boolean; error?: string; silentMs?: number }> }).evidence ?? [];
-      return `${e.id} e${e.data.epoch} ${String(e.data.from)}→${String(e.data.to)} (${String(e.data.reason)}) lostBytes ${String(e.data.lostBytes)}; evidence: ${evidence
-        .map((x) => `${x.node} lsn=${x.lsn ?? 'null'} reachable=${x.reachable}${x.error ? ` ${x.error}` : ''} received at fault${x.receivedAt - faultAt >= 0 ? '+' : ''}${x.receivedAt - faultAt} ms`)
+      const evidence = (e.data as unknown as { evidence?: Array<{ node: string; lsn?: string | null; receivedAt: number; reachable: boolean; error?: string }> }).evidence ?? [];
+      return `${e.id} e${e.data.epoch} ${String(e.data.from)}→${String(e.data.to)} (${String(e.data.reason)}) estimated lostBytes ${String(e.data.lostBytes)}; evidence: ${evidence
+        .map((x) => `${x.node} lsn=${x.lsn ?? 'null'} reachable=${x.reachable}${x.error ? ` ${x.error}` : ''} received at fault${sign(x.receivedAt - input.faultAt)} ms`)
         .join('; ')}`;
     });
-    detail += `: ${acks.join(', ')}; ${ev.join(' | ')}`;
+    detail += `: ${acks.join(', ')}${input.lost.length > 30 ? ', …' : ''}; ${ev.join(' | ')}`;
   }
-  return { silent, lostBytes, detail };
+  return { violations, unknown, operations: ops, unexplained, detail };
+}
+
+/**
+ * lossIsJournaled on the run's journal and history, after waiting (up to `waitMs`) for
+ * the measurement of every failover that lost rows and whose old primary's agent lives.
+ * Prints the verdict, and says so loudly when a loss is unknown (host loss).
+ */
+export async function lossAccountedFor(
+  run: ChaosRun,
+  f: Finish,
+  faultAt: number,
+  /** expectMeasured: every successful failover whose old primary's agent lives must get its failover.loss, rows lost or not (its postmaster crashed) */
+  opts: { deadAgents?: string[]; waitMs?: number; avoid?: string[]; expectMeasured?: boolean } = {},
+): Promise<LossVerdict> {
+  const api = run.api(opts.avoid ?? []);
+  const w = run.writer;
+  const ackedAt = (id: number): number | undefined => {
+    const i = w ? w.acked.indexOf(id) : -1;
+    return i >= 0 ? w!.ackTimes[i] : undefined;
+  };
+  const judge = async (): Promise<LossVerdict> =>
+    lossIsJournaled({ synchronous: run.synchronous, lost: f.lost, ackedAt, lsnOf: (id) => w?.lsnOf(id), events: await run.journal(api), history: await readHistory(api, run.cluster), deadAgents: opts.deadAgents ?? [], faultAt });
+  const t0 = Date.now();
+  let v = await judge();
+  const unmeasured = (x: LossVerdict): OperationLoss[] =>
+    x.operations.filter((o) => (o.rows.length > 0 || opts.expectMeasured) && o.kind === 'failover' && !o.measured && !(o.from && (opts.deadAgents ?? []).includes(o.from)));
+  while (unmeasured(v).length > 0 && Date.now() - t0 < (opts.waitMs ?? 10_000)) {
+    await sleep(250);
+    v = await judge();
+  }
+  if (opts.expectMeasured) {
+    for (const o of unmeasured(v)) v.violations.push(`${o.operationId} ${o.from ?? '?'}→${o.to}: no failover.loss journaled within ${opts.waitMs ?? 10_000} ms although ${o.from ?? 'the old primary'}'s agent lives`);
+  }
+  console.log(`[${run.name}] loss accounting after ${Date.now() - t0} ms: ${v.detail}`);
+  for (const u of v.unknown) console.log(`[${run.name}] LOSS UNKNOWN (old primary's agent dead, not a failure): ${u}`);
+  for (const x of v.violations) console.log(`[${run.name}] LOSS VIOLATION: ${x}`);
+  return v;
 }
 
 export function isAlive(pid: number): boolean {
