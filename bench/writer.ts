@@ -1,6 +1,7 @@
 /**
  * A steady writer for benchmarks and fault tests: one INSERT every ~5 ms to whatever the
- * routing table names writable, recording every acknowledged id and when.
+ * routing table names writable, recording every acknowledged id, when, and the row's WAL
+ * position (so that a fault test can check a measured loss reaches past every lost row).
  */
 import pg from 'pg';
 import type { RoutingTable } from '../src/core/routing.js';
@@ -8,6 +9,8 @@ import type { RoutingTable } from '../src/core/routing.js';
 export interface Writer {
   acked: number[];
   ackTimes: number[];
+  /** the WAL insert position right after the row's INSERT (before its commit record): the row's commit ends past it */
+  lsnOf(id: number): string | undefined;
   stop(): Promise<void>;
   maxGapMs(): number;
 }
@@ -22,6 +25,7 @@ async function table(api: string, cluster: string): Promise<RoutingTable> {
 export function steadyWriter(api: string, cluster: string, tableName: string, startId = 1): Writer {
   const acked: number[] = [];
   const ackTimes: number[] = [];
+  const lsns = new Map<number, string>();
   let running = true;
   let next = startId;
   const loop = (async () => {
@@ -42,9 +46,11 @@ export function steadyWriter(api: string, cluster: string, tableName: string, st
           await client.connect();
         }
         const id = next++;
-        await client.query(`INSERT INTO ${tableName} (id) VALUES ($1)`, [id]);
+        const r = await client.query<{ lsn: string }>(`INSERT INTO ${tableName} (id) VALUES ($1) RETURNING pg_current_wal_insert_lsn()::text AS lsn`, [id]);
         acked.push(id);
         ackTimes.push(Date.now());
+        const lsn = r.rows[0]?.lsn;
+        if (lsn) lsns.set(id, lsn);
       } catch {
         await client?.end().catch(() => {});
         client = null;
@@ -57,6 +63,7 @@ export function steadyWriter(api: string, cluster: string, tableName: string, st
   return {
     acked,
     ackTimes,
+    lsnOf: (id) => lsns.get(id),
     stop: async () => {
       running = false;
       await loop;

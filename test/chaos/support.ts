@@ -21,7 +21,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import type { Writer } from '../../bench/writer.js';
+import { steadyWriter, type Writer } from '../../bench/writer.js';
 import { parseLsn } from '../../src/core/lsn.js';
 import type { RoutingTable } from '../../src/core/routing.js';
 import { cliEntry, Sandbox, type SandboxFile, type SandboxNode, type SandboxOptions } from '../../src/sandbox/deploy.js';
@@ -180,68 +180,8 @@ export function readLogs(logDir: string, prefix: string): LogLine[] {
 
 /* ------------------------------------------------------------------ writer */
 
-export interface LsnWriter extends Writer {
-  /** the WAL insert position right after the row's INSERT (before its commit record): the row's commit ends past it */
-  lsnOf(id: number): string | undefined;
-}
-
-/**
- * bench/writer.ts's steady writer (one INSERT every ~5 ms to whatever the routing table
- * names writable, every acknowledged id and when), which also records each row's WAL
- * position (`RETURNING pg_current_wal_insert_lsn()`): a measured loss must reach past
- * every lost row's position.
- */
-export function steadyLsnWriter(api: string, cluster: string, tableName: string, startId = 1): LsnWriter {
-  const acked: number[] = [];
-  const ackTimes: number[] = [];
-  const lsns = new Map<number, string>();
-  let running = true;
-  let next = startId;
-  const loop = (async () => {
-    let client: pg.Client | null = null;
-    let port = -1;
-    while (running) {
-      try {
-        const res = await fetch(`${api}/v1/clusters/${cluster}/routing`, { signal: AbortSignal.timeout(1000) });
-        if (!res.ok) throw new Error(`routing: ${res.status}`);
-        const t = (await res.json()) as RoutingTable;
-        if (!t.writable || !t.primary) {
-          await sleep(5);
-          continue;
-        }
-        if (t.primary.port !== port || !client) {
-          await client?.end().catch(() => {});
-          client = new pg.Client({ host: t.primary.host, port: t.primary.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1000, query_timeout: 2000 });
-          client.on('error', () => {});
-          port = t.primary.port;
-          await client.connect();
-        }
-        const id = next++;
-        const r = await client.query<{ lsn: string }>(`INSERT INTO ${tableName} (id) VALUES ($1) RETURNING pg_current_wal_insert_lsn()::text AS lsn`, [id]);
-        acked.push(id);
-        ackTimes.push(Date.now());
-        const lsn = r.rows[0]?.lsn;
-        if (lsn) lsns.set(id, lsn);
-      } catch {
-        await client?.end().catch(() => {});
-        client = null;
-        await sleep(5);
-      }
-      await sleep(5);
-    }
-    await client?.end().catch(() => {});
-  })();
-  return {
-    acked,
-    ackTimes,
-    lsnOf: (id) => lsns.get(id),
-    stop: async () => {
-      running = false;
-      await loop;
-    },
-    maxGapMs: () => ackTimes.slice(1).reduce((m, t, i) => Math.max(m, t - ackTimes[i]!), 0),
-  };
-}
+/** bench/writer.ts's steady writer, which records each row's WAL position too. */
+export type LsnWriter = Writer;
 
 /* --------------------------------------------------------- routing watcher */
 
@@ -546,7 +486,7 @@ export class ChaosRun {
   }
 
   startWriter(api = this.api()): LsnWriter {
-    this.writer = steadyLsnWriter(api, this.cluster, 'w');
+    this.writer = steadyWriter(api, this.cluster, 'w');
     return this.writer;
   }
 
