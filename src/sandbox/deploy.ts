@@ -211,7 +211,7 @@ export class Sandbox {
     };
     fs.writeFileSync(sandboxFilePath(dir), JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
     this.file = file;
-    await timed(progress, 'routing table shows the primary and every replica healthy', () => waitHealthy(file, 60_000, this.children));
+    await timed(progress, 'routing table shows the primary and every replica healthy', () => waitHealthy(file, 60_000, this.children, dir));
     return file;
   }
 
@@ -257,13 +257,14 @@ export async function fetchRouting(api: string, cluster: string): Promise<Routin
   }
 }
 
-async function waitHealthy(file: SandboxFile, timeoutMs: number, children: ChildProcess[]): Promise<void> {
+async function waitHealthy(file: SandboxFile, timeoutMs: number, children: ChildProcess[], dir: string): Promise<void> {
+  const logs = path.join(dir, 'logs');
   const deadline = Date.now() + timeoutMs;
   const want = file.nodes.length - 1;
   let last = 'no answer from the API yet';
   while (Date.now() < deadline) {
     const dead = children.find((c) => c.exitCode !== null || c.signalCode !== null);
-    if (dead) throw new HarnessError('SANDBOX_CHILD_EXITED', `a sandbox process (pid ${dead.pid}) exited during start-up: see the logs in ${path.dirname(sandboxFilePath('.'))}/logs`);
+    if (dead) throw new HarnessError('SANDBOX_CHILD_EXITED', `a sandbox process (pid ${dead.pid}) exited during start-up: see the logs in ${logs}`);
     const t = await fetchRouting(file.api, file.cluster);
     if (t) {
       const healthy = t.replicas.filter((r) => r.healthy).length;
@@ -272,7 +273,7 @@ async function waitHealthy(file: SandboxFile, timeoutMs: number, children: Child
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new HarnessError('SANDBOX_NOT_HEALTHY', `the sandbox did not become healthy within ${timeoutMs} ms (${last}): see the logs in its logs/ directory`);
+  throw new HarnessError('SANDBOX_NOT_HEALTHY', `the sandbox did not become healthy within ${timeoutMs} ms (${last}): see the logs in ${logs}`);
 }
 
 /** Stop a sandbox from its sandbox.json (the supervisor, then anything left), and remove it unless keep. */
