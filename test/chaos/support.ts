@@ -22,6 +22,7 @@ import pg from 'pg';
 import { expect } from 'vitest';
 import { spawn } from 'node:child_process';
 import { steadyWriter, type Writer } from '../../bench/writer.js';
+import type { HistoryItem } from '../../src/core/state.js';
 import { parseLsn } from '../../src/core/lsn.js';
 import type { RoutingTable } from '../../src/core/routing.js';
 import { cliEntry, Sandbox, type SandboxFile, type SandboxNode, type SandboxOptions } from '../../src/sandbox/deploy.js';
@@ -86,21 +87,7 @@ export async function readEvents(api: string, cluster: string, opts: { after?: s
 }
 
 /** A failover or switchover as GET /v1/clusters/:c/history shows it. */
-export interface HistoryEntry {
-  id: string;
-  kind: 'failover' | 'switchover';
-  from: string | null;
-  to: string;
-  reason: string;
-  startedAt: string;
-  finishedAt: string | null;
-  durationMs: number | null;
-  /** estimated at the decision; measured once lossMeasured */
-  lostBytes: number;
-  outcome: 'running' | 'success' | 'failed' | 'aborted';
-  forkLsn?: string | null;
-  lossMeasured?: boolean;
-}
+export type HistoryEntry = HistoryItem;
 
 export async function readHistory(api: string, cluster: string, timeoutMs = 5000): Promise<HistoryEntry[]> {
   const res = await fetch(`${api}/v1/clusters/${cluster}/history`, { signal: AbortSignal.timeout(timeoutMs) });
