@@ -11,29 +11,38 @@
  *   cannot follow until rewound). A promotion starts a new timeline. Both ends of a
  *   replication connection notice a dead peer at once (RST) but a partitioned or
  *   SIGSTOPped one only after wal_receiver_timeout / wal_sender_timeout (60 s).
- * - Agents (agent/agent.ts): probe every ~200 ms: read the journal's primary from Redis,
- *   probe the node, TCP-check the primary's port, XADD the Observation the real agent
- *   builds (dead postmaster: refused / process dead / role unknown / lsn null; SIGSTOP:
- *   timeout / process stopped, or 'running' as the real pid check sees it, after the
- *   probe timeout). Redis commands time out after 1 s when Redis is out of reach; a
- *   primary that has not reached Redis for fenceAfterMs and lists no connected standby
- *   makes itself read-only. Jobs run one at a time (BullMQ: at least once, a stalled job
- *   comes again): promote, demote, follow, rejoin (pg_rewind), unfence; a job older
- *   than the highest epoch seen is refused, the lease is re-read before an irreversible
- *   one. A crashed replica is restarted, a crashed primary is not; an agent that starts
- *   boots a former primary as a standby of the journal's primary.
+ * - Agents (agent/agent.ts, as of commit d191ce4): probe every ~200 ms: read the
+ *   published primary from Redis, probe the node, check the primary's port (an SSLRequest:
+ *   a stopped server does not answer), XADD the Observation the real agent builds (dead
+ *   postmaster: refused / process dead / role unknown / lsn null; SIGSTOP: process
+ *   stopped / timeout, known from the process state without a probe; a primary on a
+ *   timeline > 1 reports its fork point). Redis commands time out after 1 s when Redis
+ *   is out of reach. Fencing: a primary that has not reached Redis for fenceAfterMs, with
+ *   no standby that replied within fenceAfterMs, makes itself read-only; a primary that
+ *   reads another node as the published primary makes itself read-only at once, or is
+ *   killed by its agent if it is stopped (unless its agent promoted it less than 30 s
+ *   ago). The agent of a primary that died, or that it rewinds, reads its end of WAL and
+ *   reports it. Jobs run one at a time (BullMQ: at least once, a stalled job comes again):
+ *   promote (reports the fork point; unfences a node that is primary already), demote,
+ *   follow, rejoin (pg_rewind), unfence, restart, sync; a job past its expiresAt (the
+ *   leader's clock + ttl) or older than the highest epoch seen is refused, the lease is
+ *   re-read before an irreversible one. A crashed replica is restarted, a crashed primary
+ *   is not. An agent that starts boots a former primary read-only (assumed: agent.ts
+ *   rewinds it onto the published primary, SIM_AGENT_AS_IS=1).
  * - Coordinators (coordinator/cluster.ts): each folds what reaches it with evolve; the
  *   leaseholder runs decide every tick and again after its own appends (bounded, as the
  *   shell), appends through the fence (lease token checked as the Lua script does: a
  *   deposed leader's appends are dropped), folds its appends at once, sends jobs, and
- *   publishes the journal's primary. A restarted coordinator replays the journal from
- *   scratch with empty soft state.
+ *   publishes the journal's primary. A new leader reads the journal to its end before
+ *   its first append. A restarted coordinator replays the journal from scratch with
+ *   empty soft state. One cut off from Redis (a known gap, behind SIM_STALE_READS) serves
+ *   its view for 2 s, then answers 503.
  * - Operators: switchover (with or without a target), failover --to, pause / resume.
  * - Faults: node crash, hang shorter/longer than failAfterMs, agent loss with or without
  *   its node (host partition or power loss), lag bursts, write storms, coordinator pause
  *   (also between its deadline check and the fenced append) / crash / slow reads (the
- *   lease moves, epochs increase), delayed / duplicated / reordered observation
- *   delivery, duplicated job delivery.
+ *   lease moves, epochs increase) / cut off from Redis (with SIM_STALE_READS), delayed /
+ *   duplicated / reordered observation delivery, duplicated job delivery.
  *
  * Invariants are checked after every event (see `checkAll`).
  */
@@ -66,6 +75,18 @@ const WAL_TICK_MS = 100;
 const STEP_MS = 200;
 const WAL_RECEIVER_TIMEOUT_MS = 60_000;
 const WAL_SENDER_TIMEOUT_MS = 60_000;
+/** a standby replies after receiving WAL, and at least every wal_receiver_status_interval */
+const WAL_RECEIVER_STATUS_INTERVAL_MS = 10_000;
+/** agent/agent.ts: a node this agent promoted is not fenced as deposed for this long, until the leader names it */
+const PROMOTED_GRACE_MS = 30_000;
+/**
+ * Invariant 8: a deposed primary whose agent is up and reaches Redis stops taking writes
+ * within two of its probes (each at most PROBE_INTERVAL_MS + the probe's and the peer
+ * check's 1 s timeouts) of the leader publishing another primary.
+ */
+const DEPOSED_FENCE_MS = 2_500;
+/** coordinator/cluster.ts: a coordinator that has not read the streams for this long answers 503, naming no primary */
+const STALE_AFTER_MS = 2_000;
 /** withClient's connect timeout in the agent's actions */
 const ACTION_TIMEOUT_MS = 5_000;
 const KB = 1024;
@@ -85,8 +106,6 @@ interface PgNode {
   id: string;
   priority: number;
   proc: 'running' | 'dead' | 'stopped';
-  /** the real agent's pid check sees a SIGSTOPped postmaster as alive */
-  stoppedReportsRunning: boolean;
   /** host cut off from the network (agent, PostgreSQL and all) */
   isolated: boolean;
   powered: boolean;
@@ -116,6 +135,8 @@ interface SimJob {
   jobId: string;
   /** when the leader sent it (BullMQ's job timestamp) */
   sentAt: number;
+  /** the leader's wall clock (its skew included) plus the job's ttl: the agent refuses it after */
+  expiresAt: number;
   epoch: number;
   spec: JobSpec;
   availableAt: number;
@@ -145,6 +166,12 @@ interface Agent {
   restartPending: boolean;
   lastRedisOk: number;
   fenced: boolean;
+  /** when a promote job of this agent connected to its node (the deposed-fence grace), until the leader names it */
+  promotedAt: number | null;
+  /** the end of WAL read from disk after the node died as a primary (agent memory: lost on restart) */
+  walEnd: number | null;
+  /** a rejoin or restart waits for the end of WAL to be read first */
+  walEndReadyAt: number;
 }
 
 interface PendingAct {
@@ -167,6 +194,14 @@ interface Coord {
   journalAt: number;
   backlog: Array<() => void>;
   pendingAct: PendingAct | null;
+  /** cut off from Redis (not from its clients): reads, lease and appends fail; it serves what it has */
+  cut: boolean;
+  /** when its last read of the streams completed (while it reads, the view is refreshed continuously) */
+  lastReadAt: number;
+  /** a lease tick came due while it was paused: it runs first when it resumes (timers before I/O) */
+  tickMissed: boolean;
+  /** reading what arrived while it could not: newer entries queue behind */
+  draining: boolean;
   passScheduled: boolean;
   chained: number;
   /** routing cache */
@@ -201,6 +236,32 @@ export interface Stats {
   /** two nodes taking writes from clients that can reach them: none is routed twice */
   splitBrainMs: number;
   splitBrainRuns: number;
+  /** … by why the one the leader has not published has not refused writes yet */
+  splitBrainMsBy: Record<string, number>;
+  /** the longest stretch an unpublished node took writes with its agent up, connected and out of its promotion grace */
+  splitUnexcusedMaxMs: number;
+  /** primaries that fenced themselves because the leader names another node (agent fenceIfDeposed) */
+  deposedFenced: number;
+  /** … and deposed primaries that hung (SIGSTOP) killed by their agent (killIfDeposedAndHung) */
+  deposedKilled: number;
+  /** former primaries booted read-only instead of rewound (the assumed boot fix) */
+  bootFenced: number;
+  /** jobs refused as expired although sent less than their ttl ago: the leader's clock is behind the agent's */
+  expiredBySkew: number;
+  /** demote, rejoin or follow jobs that stopped the journal's primary outside an operation that asked it */
+  staleDemotions: number;
+  /** automatic and manual failovers that succeeded from a known old primary */
+  lossFailovers: number;
+  /** … whose loss the leader measured (failover.loss) */
+  lossMeasured: number;
+  /** … whose new primary was not on the old primary's line (the measurement cannot be right) */
+  lossOffBranch: number;
+  /** … whose old primary was promoted again since, by a job of an operation that was over */
+  lossPromotedAgain: number;
+  /** coordinators cut off from Redis long enough to answer 503 (a stale view) */
+  staleRefusals: number;
+  /** new leaders that read journal entries they had not read yet before their first append */
+  caughtUp: number;
   /** a promotion while another primary could still take writes (not read-only), by where that one was */
   promotedBesideWritable: Record<string, number>;
   /** failovers whose candidate was further behind (in truth) than maxLagOnFailoverBytes */
@@ -231,6 +292,19 @@ export function emptyStats(): Stats {
     recoveryMsMax: 0,
     splitBrainMs: 0,
     splitBrainRuns: 0,
+    splitBrainMsBy: {},
+    splitUnexcusedMaxMs: 0,
+    deposedFenced: 0,
+    deposedKilled: 0,
+    bootFenced: 0,
+    expiredBySkew: 0,
+    staleDemotions: 0,
+    lossFailovers: 0,
+    lossMeasured: 0,
+    lossOffBranch: 0,
+    lossPromotedAgain: 0,
+    staleRefusals: 0,
+    caughtUp: 0,
     promotedBesideWritable: {},
     truthLagExceeded: 0,
     truthLagExceededBlind: 0,
@@ -243,7 +317,7 @@ export function mergeStats(into: Stats, s: Stats): void {
   for (const k of Object.keys(s) as Array<keyof Stats>) {
     const v = s[k];
     if (typeof v === 'number') {
-      if (k === 'recoveryMsMax') into.recoveryMsMax = Math.max(into.recoveryMsMax, v);
+      if (k === 'recoveryMsMax' || k === 'splitUnexcusedMaxMs') into[k] = Math.max(into[k], v);
       else (into[k] as number) += v;
     } else {
       const acc = into[k] as Record<string, number>;
@@ -264,11 +338,37 @@ export interface RunOptions {
   trace?: boolean;
   /** stop at the first violation (the run up to it is the same) */
   stopAtFirst?: boolean;
-  /** let a slow coordinator's reads lag up to 1.5 s (a known gap: see README.md) */
+  /**
+   * stale followers (a known gap: README.md): a slow coordinator's reads lag up to 1.5 s
+   * (default 150 ms), coordinators get cut off from Redis (they serve their view for
+   * STALE_AFTER_MS), and one that resumes serves its pre-pause view for a read's round trip
+   */
   staleReads?: boolean;
-  /** the agent as it is: it runs a job delivered again long after its operation is over (see README.md) */
+  /**
+   * the agent exactly as agent.ts is: an agent that starts rewinds a former primary onto
+   * the published primary (a known gap: README.md). By default the model assumes it starts
+   * it read-only instead, and leaves the rest to the leader
+   */
   agentAsIs?: boolean;
+  /**
+   * one coordinator's clock 3 s off in 15 % of the schedules (default: ±50 ms). A known gap:
+   * a job's expiresAt is the leader's clock, checked against the agent's (README.md)
+   */
+  clockSkew?: boolean;
+  /** model the agent and coordinator without these safeguards (to measure what each buys: README.md) */
+  without?: readonly Guard[];
 }
+
+/**
+ * Safeguards of the real agent and coordinator, all modelled by default:
+ * - job-expiry: the agent refuses a job past its expiresAt (the leader's clock + ttl)
+ * - deposed-fence: a primary whose agent reads another node as the journal's primary goes read-only
+ * - reply-age: self-fencing counts a standby as connected only if it replied within fenceAfterMs
+ * - catch-up: a new leader reads the journal to its end before its first append
+ * - stale-503: a coordinator that has not read the streams for 2 s names no primary
+ */
+export const GUARDS = ['job-expiry', 'deposed-fence', 'reply-age', 'catch-up', 'stale-503'] as const;
+export type Guard = (typeof GUARDS)[number];
 
 /* ------------------------------------------------------------------ event queue */
 
@@ -353,6 +453,7 @@ type FaultKind =
   | 'coord-pause'
   | 'coord-crash'
   | 'coord-slow'
+  | 'coord-cut'
   | 'obs-delay'
   | 'obs-dup'
   | 'job-dup'
@@ -374,7 +475,9 @@ export class World {
   readonly config: string;
   private readonly stopAtFirst: boolean;
   private readonly staleReads: boolean;
-  private readonly jobGuard: boolean;
+  private readonly guards: Set<Guard>;
+  private readonly clockSkew: boolean;
+  private readonly agentAsIs: boolean;
 
   readonly ids: string[];
   readonly nodes: Record<string, PgNode> = {};
@@ -407,6 +510,19 @@ export class World {
   private checkedWorld = -1;
   private splitSince: number | null = null;
   private uidSeq = 1;
+  /** the LSN each node had on a history segment when it left it, by `${node}:${uid}` */
+  private readonly segEnd = new Map<string, number>();
+  /** the first promotion of each operation with an old primary: both histories then */
+  private readonly promotions = new Map<string, { from: string; fromHist: Segment[]; hist: Segment[]; lsn: number }>();
+  /** the history a node had when its agent read an end of WAL, by `${node}:${walEnd}` */
+  private readonly walEndHist = new Map<string, Segment[]>();
+  /** which node's promotion started each history segment */
+  private readonly promotedSeg = new Map<number, string>();
+  /** split brain bookkeeping: the current category and since when, and the current unexcused stretch */
+  private splitCat: string | null = null;
+  private splitCatSince = 0;
+  private unexcusedSince: number | null = null;
+  private unexcusedReported = false;
   /** synchronous mode: the highest commit LSN acknowledged to a client, per timeline history segment */
   private readonly acked = new Map<number, number>();
   private readonly writeRate: number;
@@ -419,7 +535,9 @@ export class World {
     this.traceOn = !!opts.trace;
     this.stopAtFirst = !!opts.stopAtFirst;
     this.staleReads = !!opts.staleReads;
-    this.jobGuard = !opts.agentAsIs;
+    this.clockSkew = !!opts.clockSkew;
+    this.agentAsIs = !!opts.agentAsIs;
+    this.guards = new Set(GUARDS.filter((g) => !(opts.without ?? []).includes(g)));
     const r = this.rng;
     this.settings = withDefaults({
       failAfterMs: r.pick([1_000, 2_000, 3_000, 5_000]),
@@ -447,7 +565,6 @@ export class World {
         id,
         priority: id === zeroPrio ? 0 : id === halfPrio ? 50 : 100,
         proc: 'running',
-        stoppedReportsRunning: r.chance(0.5),
         isolated: false,
         powered: true,
         role: primary ? 'primary' : 'replica',
@@ -488,8 +605,12 @@ export class World {
         restartPending: false,
         lastRedisOk: 0,
         fenced: false,
+        promotedAt: null,
+        walEnd: null,
+        walEndReadyAt: 0,
       };
     }
+    // a clock 3 s off (drawn always, used with clockSkew only: the schedule stays the same)
     const bigSkew = r.chance(0.15) ? r.int(0, k - 1) : -1;
     for (let i = 0; i < k; i++) {
       this.coords.push({
@@ -497,7 +618,7 @@ export class World {
         up: true,
         paused: false,
         gen: 0,
-        skew: i === bigSkew ? r.pick([-3_000, 3_000]) : r.int(-50, 50),
+        skew: i === bigSkew ? this.bigSkew(r.pick([-3_000, 3_000])) : r.int(-50, 50),
         state: initialState(CLUSTER),
         token: null,
         epoch: 0,
@@ -506,6 +627,10 @@ export class World {
         journalAt: 0,
         backlog: [],
         pendingAct: null,
+        cut: false,
+        lastReadAt: 0,
+        tickMissed: false,
+        draining: false,
         passScheduled: false,
         chained: 0,
         table: null,
@@ -524,6 +649,10 @@ export class World {
   }
 
   /* ---------------------------------------------------------------- plumbing */
+
+  private bigSkew(ms: number): number {
+    return this.clockSkew ? ms : Math.sign(ms) * 50;
+  }
 
   private at(t: number, fn: () => void): void {
     this.q.push(Math.max(t, this.now), fn);
@@ -615,6 +744,7 @@ export class World {
       this.finalChecks();
     }
     if (this.splitSince !== null) this.stats.splitBrainMs += this.now - this.splitSince;
+    this.splitCategory([]);
     return { seed: this.seed, violations: this.violations, trace: this.trace, config: this.config, stats: this.stats };
   }
 
@@ -672,18 +802,21 @@ export class World {
         n.stallSince = null;
         n.streamFrom = null;
       } else {
+        const fresh = !n.streaming || n.senderOf !== u.id;
         n.stallSince = null;
         n.streaming = true;
         n.streamFrom = u.id;
         n.senderOf = u.id;
-        n.lastReplyAt = now;
         const cur = n.hist[n.hist.length - 1]!;
         const ucur = u.hist[u.hist.length - 1]!;
-        if (cur.uid !== ucur.uid) n.hist = u.hist.slice();
+        if (cur.uid !== ucur.uid) this.setHist(n, u.hist.slice());
+        const had = n.lsn;
         if (u.lsn > n.lsn) {
           const rate = n.lagUntil > now ? this.rng.int(0, Math.floor(this.writeRate / 4)) : 64 * 1024 * KB;
           n.lsn = Math.min(u.lsn, n.lsn + rate);
         }
+        // the standby replies (reply_time) after receiving WAL, and every wal_receiver_status_interval
+        if (fresh || n.lsn > had || now - n.lastReplyAt >= WAL_RECEIVER_STATUS_INTERVAL_MS) n.lastReplyAt = now;
       }
       if (was !== n.streaming) this.changed();
     }
@@ -775,6 +908,9 @@ export class World {
     a.restartDelay = 200;
     a.lastRedisOk = this.now;
     a.fenced = false;
+    a.promotedAt = null;
+    a.walEnd = null;
+    a.walEndReadyAt = 0;
     const finish = (): void => {
       if (a.gen !== g) return;
       a.booting = false;
@@ -787,8 +923,24 @@ export class World {
       finish(); // adopt the running postmaster
       return;
     }
+    if (n.role === 'primary' && a.primaryId && a.primaryId !== n.id && !this.agentAsIs) {
+      // (assumed, not what agent.ts does yet: README.md) a former primary comes back
+      // read-only, not rewound: the published primary may lag an operation in flight, and
+      // this node may be its newest primary; the leader rejoins it, or adopts it
+      this.tr(() => `agent ${a.node} boot: was primary, ${a.primaryId} is the published primary: starting it read-only`);
+      this.at(this.now + this.rng.int(100, 300), () => {
+        if (a.gen !== g) return;
+        if (n.proc === 'dead' && n.powered && n.role === 'primary') {
+          n.readOnly = true;
+          this.stats.bootFenced++;
+          this.startPg(n);
+        }
+        finish();
+      });
+      return;
+    }
     if (n.role === 'primary' && a.primaryId && a.primaryId !== n.id) {
-      // a former primary never comes back as a second primary: rewind it first
+      // agent.ts bootNode: a former primary never comes back as a second primary: rewind it first
       const up = a.primaryId;
       this.tr(() => `agent ${a.node} boot: was primary, ${up} is the primary now: rewinding`);
       this.at(this.now + this.rng.int(300, 3_000), () => {
@@ -877,7 +1029,6 @@ export class World {
     }
     a.probing = true;
     const g = a.gen;
-    const n = this.node(a.node);
     const end = (): void => {
       a.probing = false;
       if (a.probeAgain) {
@@ -889,13 +1040,15 @@ export class World {
     const probe = (): void => {
       if (a.gen !== g) return;
       if (this.agentConnected(a)) a.primaryId = this.primaryKey;
-      const obs = this.observe(a);
+      let obs = this.observe(a);
       let probeMs = this.rng.int(1, 4);
-      if (n.proc === 'stopped') probeMs += PROBE_TIMEOUT_MS;
-      if (obs.peer?.error === 'timeout') probeMs += Math.min(PROBE_TIMEOUT_MS, 1_000);
+      // (a stopped postmaster is known from its process state, without a probe that would time out)
+      if (obs.peer?.error === 'timeout') probeMs += PROBE_TIMEOUT_MS;
       this.at(this.now + probeMs, () => {
         if (a.gen !== g) return;
-        if (obs.fenced) a.fenced = true;
+        if (this.fenceIfDeposed(a, obs) || this.killIfDeposedAndHung(a, obs)) obs = this.observe(a);
+        // the setting itself says whether the node is fenced (it survives agent restarts)
+        if (obs.reachable) a.fenced = obs.fenced === true;
         if (this.agentConnected(a)) {
           this.publish(a.node, { kind: 'obs', entry: obs });
           a.lastRedisOk = this.now;
@@ -913,11 +1066,53 @@ export class World {
     else this.at(this.now + REDIS_TIMEOUT_MS, probe);
   }
 
+  /**
+   * agent fenceIfDeposed: a primary that reports reachable while the journal's primary (as
+   * the leader published it) is another node refuses writes at once, unless this agent
+   * promoted it less than PROMOTED_GRACE_MS ago (the leader has not named it yet).
+   */
+  private fenceIfDeposed(a: Agent, obs: Observation): boolean {
+    if (!this.guards.has('deposed-fence')) return false;
+    const n = this.node(a.node);
+    if (a.fenced || !obs.reachable || obs.role !== 'primary' || !a.primaryId || a.primaryId === n.id) {
+      if (a.primaryId === n.id) a.promotedAt = null;
+      return false;
+    }
+    if (a.promotedAt !== null && this.now - a.promotedAt < PROMOTED_GRACE_MS) return false;
+    // setReadOnly: fails on a node that is no longer running (the next probe says so)
+    if (n.proc === 'running' && !n.readOnly) {
+      n.readOnly = true;
+      this.changed();
+      this.stats.deposedFenced++;
+      this.tr(() => `${n.id} FENCED itself (read-only): ${a.primaryId} is the journal's primary`);
+    }
+    a.fenced = true;
+    return true;
+  }
+
+  /**
+   * agent killIfDeposedAndHung: a deposed primary that does not answer (stopped) cannot be
+   * made read-only and would take the writes queued on its sockets once it runs again:
+   * its agent kills it (then reads its end of WAL, as for any primary that exits).
+   */
+  private killIfDeposedAndHung(a: Agent, obs: Observation): boolean {
+    if (!this.guards.has('deposed-fence')) return false;
+    const n = this.node(a.node);
+    if (!a.primaryId || a.primaryId === n.id || n.role !== 'primary' || n.proc === 'dead') return false;
+    if (a.promotedAt !== null && this.now - a.promotedAt < PROMOTED_GRACE_MS) return false;
+    if (n.proc !== 'stopped' && !(!obs.reachable && obs.error === 'timeout')) return false;
+    this.stats.deposedKilled++;
+    this.killPg(n, `killed by its agent: deposed (${a.primaryId} is the journal's primary) and hung`);
+    return true;
+  }
+
   /** Self-fencing: a primary that cannot reach Redis for fenceAfterMs, with no replica connected, goes read-only. */
   private maybeFence(a: Agent, obs: Observation): void {
     if (a.fenced || obs.role !== 'primary' || !obs.reachable) return;
     if (this.now - a.lastRedisOk < this.settings.fenceAfterMs) return;
-    if ((obs.standbys ?? []).some((s) => s.state === 'streaming')) return;
+    // a standby cut off with it stays 'streaming' until wal_sender_timeout: only those that replied lately count
+    const ageOk = (ms: number | null | undefined): boolean => !this.guards.has('reply-age') || ms === undefined || ms === null || ms < this.settings.fenceAfterMs;
+    if ((obs.standbys ?? []).some((s) => s.state === 'streaming' && ageOk(s.replyAgeMs))) return;
     const n = this.node(a.node);
     if (n.proc !== 'running') return; // withClient fails: not fenced
     if (!n.readOnly) {
@@ -926,7 +1121,7 @@ export class World {
       this.stats.selfFenced++;
     }
     a.fenced = true;
-    this.tr(() => `${n.id} FENCED itself (read-only): no Redis for ${this.now - a.lastRedisOk} ms, no standby connected`);
+    this.tr(() => `${n.id} FENCED itself (read-only): no Redis for ${this.now - a.lastRedisOk} ms, no standby replied lately`);
   }
 
   /** what agent/agent.ts observe() reports */
@@ -958,9 +1153,9 @@ export class World {
       o.error = 'refused';
       o.errorMessage = 'postmaster not running';
     } else if (n.proc === 'stopped') {
-      o.process = n.stoppedReportsRunning ? 'running' : 'stopped';
+      o.process = 'stopped';
       o.error = 'timeout';
-      o.errorMessage = 'Query read timeout';
+      o.errorMessage = 'postmaster stopped (SIGSTOP)';
     } else {
       const lsn = formatLsn(n.lsn);
       o.reachable = true;
@@ -981,13 +1176,16 @@ export class World {
           if (r.senderOf === n.id && this.now - r.lastReplyAt < WAL_SENDER_TIMEOUT_MS) {
             const rl = formatLsn(r.lsn);
             const syncState = sync.includes(r) ? 'sync' : n.syncNames.includes(id) ? 'potential' : 'async';
-            standbys.push({ name: id, state: 'streaming', replayLsn: rl, flushLsn: rl, replayLagMs: 0, syncState });
+            standbys.push({ name: id, state: 'streaming', replayLsn: rl, flushLsn: rl, replayLagMs: 0, syncState, replyAgeMs: this.now - r.lastReplyAt });
           }
         }
         o.standbys = standbys;
         if (n.readOnly) o.fenced = true;
+        // where its timeline forked off (the history file): the fork point without the promote job's result
+        if (n.hist.length > 1) o.forkLsn = formatLsn(n.hist[n.hist.length - 1]!.start);
       }
     }
+    if (a.walEnd !== null) o.walEnd = formatLsn(a.walEnd);
     const p = a.primaryId;
     if (p && p !== n.id && this.nodes[p]) {
       const err = this.tcp(n, this.node(p));
@@ -996,11 +1194,12 @@ export class World {
     return o;
   }
 
-  /** agent.ts tcpCheck from `from`'s host to `to`'s port */
+  /** agent.ts tcpCheck from `from`'s host to `to`'s port: an SSLRequest the server must answer */
   private tcp(from: PgNode, to: PgNode): ProbeError | null {
     if (!this.net(from, to)) return 'timeout';
     if (to.proc === 'dead') return 'refused';
-    return null; // running, or SIGSTOPped: the kernel still completes the handshake
+    if (to.proc === 'stopped') return 'timeout'; // the kernel completes the connect, the server never answers
+    return null;
   }
 
   /** XADD to the observation (or command) stream: every coordinator reads it */
@@ -1017,9 +1216,9 @@ export class World {
   }
 
   /**
-   * Extra read lag of a slow coordinator. A follower serves its table whatever its lag:
-   * past a few hundred ms a stale follower can route writes to a demoted node (see
-   * README.md); SIM_STALE_READS=1 lets the lag reach 1.5 s to show it.
+   * Extra read lag of a slow coordinator. Its reads keep completing, so it stays "fresh"
+   * (no 503) whatever the lag: past a few hundred ms a stale follower can route writes
+   * to a demoted node (see README.md); SIM_STALE_READS=1 lets the lag reach 1.5 s.
    */
   private slowReadMs(): number {
     return this.staleReads ? this.rng.int(200, 1_500) : this.rng.int(20, 150);
@@ -1029,7 +1228,7 @@ export class World {
     const g = c.gen;
     this.at(this.now + delay, () => {
       if (!c.up || c.gen !== g) return;
-      if (c.paused) c.backlog.push(fn);
+      if (c.paused || c.cut || c.draining) c.backlog.push(fn);
       else fn();
     });
   }
@@ -1098,11 +1297,11 @@ export class World {
     };
     this.tr(() => `${n.id} runs ${job.jobId}${job.copy ? ' (again)' : ''} [${n.proc} ${n.role}]`);
     if (spec.node !== n.id) return done(1, false, 'wrong-node');
-    // (an assumption, see README.md) a job older than the coordinator waits for its outcome
-    // is refused: the operation it belongs to is over, and it was delivered again
-    if (this.jobGuard) {
-      const limit = spec.action === 'promote' || spec.action === 'demote' ? this.settings.promoteTimeoutMs : this.settings.jobRetryMs;
-      if (this.now - job.sentAt > limit) return done(1, false, 'expired', `job sent ${this.now - job.sentAt} ms ago`);
+    // a job delivered late (at least once: BullMQ hands a stalled job out again) past its
+    // expiresAt, which the leader stamped with its own clock, is refused
+    if (this.guards.has('job-expiry') && this.now > job.expiresAt) {
+      if (this.now - job.sentAt <= this.jobTtl(spec.action)) this.stats.expiredBySkew++;
+      return done(1, false, 'expired', `job expired ${this.now - job.expiresAt} ms ago (sent ${this.now - job.sentAt} ms ago)`);
     }
     // checkEpoch(data, irreversible)
     if (job.epoch < a.epochSeen) return done(1, false, 'stale-epoch', `job epoch ${job.epoch} < ${a.epochSeen}`);
@@ -1121,16 +1320,32 @@ export class World {
       case 'promote': {
         if (n.proc === 'dead') return done(2, false, 'failed', 'connect ECONNREFUSED');
         if (n.proc === 'stopped') return done(ACTION_TIMEOUT_MS, false, 'failed', 'timeout');
-        if (n.role === 'primary') return done(2, true, undefined, 'already primary');
+        a.promotedAt = this.now;
+        if (n.role === 'primary') {
+          // promoted before (a duplicate job), maybe fenced since: the leader wants it writable
+          if (a.fenced) {
+            a.fenced = false;
+            if (n.readOnly) {
+              n.readOnly = false;
+              this.changed();
+              this.tr(() => `${n.id} unfenced by a promote job: takes writes again`);
+            }
+          }
+          return done(2, true, undefined, 'already primary');
+        }
         const d = this.rng.int(50, 1_500);
         // pg_promote runs in the server: it finishes even if the agent dies meanwhile
         this.at(this.now + d, () => {
-          if (n.proc === 'running' && n.role === 'replica') this.promoteNode(n);
+          if (n.proc === 'running' && n.role === 'replica') this.promoteNode(n, spec.operationId);
         });
         this.at(this.now + d, () => {
           if (a.gen !== g) return;
-          if (n.role === 'primary' && n.proc === 'running') done(1, true, undefined, 'promoted');
-          else done(1, false, 'failed', 'pg_promote failed');
+          if (n.role === 'primary' && n.proc === 'running') {
+            a.walEnd = null;
+            // where the new timeline forked off: the last line of its history file
+            const fork = n.hist.length > 1 ? formatLsn(n.hist[n.hist.length - 1]!.start) : undefined;
+            done(1, true, undefined, 'promoted', fork);
+          } else done(1, false, 'failed', 'pg_promote failed');
         });
         return;
       }
@@ -1140,6 +1355,8 @@ export class World {
         if (n.proc === 'stopped') return done(ACTION_TIMEOUT_MS, false, 'failed', 'timeout');
         a.busy = true;
         if (n.proc === 'running') {
+          const j = this.prefix[this.prefix.length - 1]!;
+          if (j.primary === n.id && !(j.operation?.id === spec.operationId && j.operation.phase === 'demoting')) this.staleDemotion(n, job);
           // a fast shutdown: the walsenders ship every record to the connected standbys first
           for (const id of this.ids) {
             const r = this.node(id);
@@ -1167,9 +1384,9 @@ export class World {
         if (n.proc === 'running' && n.role === 'primary') {
           // a primary asked to follow: a rejoin, which re-checks the lease
           if (!leaseCheck()) return done(2, false, 'lease-changed');
-          return this.rejoin(a, g, n, up.id, done);
+          return this.rejoin(a, g, n, up.id, job, done);
         }
-        if (n.proc === 'dead') return this.rejoin(a, g, n, up.id, done);
+        if (n.proc === 'dead') return this.rejoin(a, g, n, up.id, job, done);
         return this.followUpstream(n, up.id, done, '');
       }
       case 'rejoin': {
@@ -1178,12 +1395,16 @@ export class World {
           // the probe query times out; pg_ctl stop gives up and kills it
           this.at(this.now + ACTION_TIMEOUT_MS, () => {
             if (a.gen !== g) return;
-            if (n.proc === 'stopped') this.killPg(n, 'killed by the agent for a rejoin');
-            this.rejoin(a, g, n, up.id, done);
+            a.busy = true; // (no end of WAL read: the agent stops it itself)
+            if (n.proc === 'stopped') {
+              if (n.role === 'primary' && this.prefix[this.prefix.length - 1]!.primary === n.id) this.staleDemotion(n, job);
+              this.killPg(n, 'killed by the agent for a rejoin');
+            }
+            this.rejoin(a, g, n, up.id, job, done);
           });
           return;
         }
-        return this.rejoin(a, g, n, up.id, done);
+        return this.rejoin(a, g, n, up.id, job, done);
       }
       case 'unfence': {
         if (n.proc !== 'running') return done(n.proc === 'stopped' ? ACTION_TIMEOUT_MS : 2, false, 'failed', 'cannot connect');
@@ -1214,9 +1435,11 @@ export class World {
         if (n.proc === 'running') return done(2, true, undefined, 'already running');
         if (n.proc === 'stopped') return done(ACTION_TIMEOUT_MS, false, 'failed', 'timeout');
         a.busy = true;
-        this.at(this.now + this.rng.int(100, 300), () => {
+        // (after the end of WAL is read)
+        this.at(Math.max(this.now, a.walEndReadyAt) + this.rng.int(100, 300), () => {
           if (a.gen !== g) return;
           a.busy = false;
+          a.walEnd = null;
           this.startPg(n);
           done(0, true, undefined, 'restarted');
         });
@@ -1225,6 +1448,12 @@ export class World {
       default:
         return done(1, false, 'unknown-action', `unknown action ${(spec as { action: string }).action}`);
     }
+  }
+
+  /** a job of an operation that is over stops the journal's primary (delivered again, or sent by a deposed leader) */
+  private staleDemotion(n: PgNode, job: SimJob): void {
+    this.stats.staleDemotions++;
+    this.tr(() => `note: ${job.jobId} stops ${n.id}, the journal's primary`);
   }
 
   private followUpstream(n: PgNode, up: string, done: (after: number, ok: boolean, code?: string, message?: string) => void, prefix: string): void {
@@ -1236,10 +1465,18 @@ export class World {
     done(this.rng.int(5, 50), true, undefined, `${prefix}following ${up}`);
   }
 
-  private rejoin(a: Agent, g: number, n: PgNode, up: string, done: (after: number, ok: boolean, code?: string, message?: string) => void): void {
+  private rejoin(a: Agent, g: number, n: PgNode, up: string, job: SimJob, done: (after: number, ok: boolean, code?: string, message?: string) => void): void {
+    // the end of WAL must be read before pg_rewind rewrites it
+    if (a.walEndReadyAt > this.now) {
+      this.at(a.walEndReadyAt, () => {
+        if (a.gen === g) this.rejoin(a, g, n, up, job, done);
+      });
+      return;
+    }
     if (n.proc === 'running' && n.role === 'replica') return this.followUpstream(n, up, done, '');
     a.busy = true;
     if (n.proc === 'running') {
+      if (this.prefix[this.prefix.length - 1]!.primary === n.id) this.staleDemotion(n, job);
       n.proc = 'dead';
       this.changed();
       this.tr(() => `${n.id} stopped by its agent for a rejoin`);
@@ -1255,6 +1492,13 @@ export class World {
         this.startPg(n);
         return done(0, true, undefined, `rejoined ${up} (restarted)`);
       }
+      // a former primary, however it stopped: its end of WAL is read and reported before pg_rewind discards the tail
+      if (a.walEnd === null) {
+        a.walEnd = n.lsn;
+        this.walEndHist.set(`${n.id}:${formatLsn(n.lsn)}`, n.hist);
+        this.tr(() => `agent ${n.id}: end of WAL on disk ${formatLsn(n.lsn)}, before rewinding`);
+      }
+      if (this.agentConnected(a)) this.publish(n.id, { kind: 'obs', entry: this.observe(a) });
       if (this.rewind(n, up)) {
         this.startPg(n);
         this.tr(() => `${n.id} rejoined ${up} (rewound)`);
@@ -1270,7 +1514,7 @@ export class World {
     if (!u || u.id === n.id || !this.net(n, u) || u.proc !== 'running') return false;
     n.role = 'replica';
     n.readOnly = false;
-    n.hist = u.hist.slice();
+    this.setHist(n, u.hist.slice());
     n.lsn = u.lsn;
     n.upstream = u.id;
     n.streaming = false;
@@ -1279,17 +1523,28 @@ export class World {
     return true;
   }
 
-  private promoteNode(n: PgNode): void {
+  /** a node's history changes: what it had on its last segment is final (for the loss check) */
+  private setHist(n: PgNode, hist: Segment[]): void {
+    const last = n.hist[n.hist.length - 1]!;
+    this.segEnd.set(`${n.id}:${last.uid}`, n.lsn);
+    n.hist = hist;
+  }
+
+  private promoteNode(n: PgNode, operationId: string): void {
     const tl = this.tl(n) + 1;
     // not the target of the journal's operation: a job from an older one, delivered again
     const op = this.prefix[this.prefix.length - 1]!.operation;
-    if (!op || op.to !== n.id) {
+    if (!op || op.id !== operationId || op.to !== n.id) {
       this.stats.stalePromotions++;
       this.tr(() => `note: ${n.id} promoted by a job of an operation that is over`);
+    } else if (op.from && op.from !== n.id && !this.promotions.has(op.id)) {
+      const from = this.node(op.from);
+      this.promotions.set(op.id, { from: from.id, fromHist: from.hist, hist: n.hist, lsn: n.lsn });
     }
     n.syncNames = [];
     n.syncCount = 0;
-    n.hist = [...n.hist, { uid: this.uidSeq++, tl, start: n.lsn }];
+    this.promotedSeg.set(this.uidSeq, n.id);
+    this.setHist(n, [...n.hist, { uid: this.uidSeq++, tl, start: n.lsn }]);
     n.role = 'primary';
     n.readOnly = false;
     n.upstream = null;
@@ -1299,13 +1554,21 @@ export class World {
     for (const id of this.ids) {
       const o = this.node(id);
       if (o !== n && this.writable(o)) {
-        let where = o.isolated ? 'isolated' : 'reachable';
-        if (o.isolated) {
-          // why it has not fenced itself yet
-          const a = this.agents[id]!;
-          const listed = this.ids.some((r) => this.node(r).senderOf === id && this.now - this.node(r).lastReplyAt < WAL_SENDER_TIMEOUT_MS);
-          where += !a.started || !this.agentRunning(a) ? ' (agent down)' : listed ? ' (standbys still listed)' : ' (fenceAfterMs not reached yet)';
-        }
+        // why it has not fenced itself yet
+        const a = this.agents[id]!;
+        let where: string;
+        if (!a.started || !this.agentRunning(a)) where = 'agent down';
+        else if (o.isolated) {
+          const peers = this.ids.map((r) => this.node(r)).filter((r) => r.senderOf === id && this.now - r.lastReplyAt < WAL_SENDER_TIMEOUT_MS);
+          const replied = peers.some((r) => this.now - r.lastReplyAt < this.settings.fenceAfterMs);
+          if (replied) where = 'a standby replied within fenceAfterMs';
+          else if (peers.length && !this.guards.has('reply-age')) where = 'standbys still listed';
+          else if (this.now - a.lastRedisOk < this.settings.fenceAfterMs) where = 'fenceAfterMs not reached yet';
+          else where = 'fence due, its probe still waiting on Redis';
+        } else if (a.partitioned) where = 'agent cut off from Redis';
+        else if (a.promotedAt !== null && this.now - a.promotedAt < PROMOTED_GRACE_MS) where = 'in its promotion grace';
+        else where = 'agent up: the leader has not published the new primary';
+        where = `${o.isolated ? 'isolated' : 'reachable'} (${where})`;
         this.count(this.stats.promotedBesideWritable, where);
         this.tr(() => `note: ${id} (${where}) is still a writable primary`);
       }
@@ -1322,6 +1585,21 @@ export class World {
     const a = this.agents[n.id]!;
     if (!a.started || !this.agentRunning(a)) return;
     this.probeNow(a);
+    if (!a.busy && n.role === 'primary') {
+      // the agent reads its end of WAL from disk (pg_waldump): what a failover loses is measured against it
+      const g = a.gen;
+      const end = n.lsn;
+      const hist = n.hist;
+      const d = this.rng.int(50, 500);
+      a.walEndReadyAt = this.now + d;
+      this.at(this.now + d, () => {
+        if (a.gen !== g) return;
+        a.walEnd = end;
+        this.walEndHist.set(`${n.id}:${formatLsn(end)}`, hist);
+        this.tr(() => `agent ${n.id}: end of WAL on disk ${formatLsn(end)}`);
+        this.probeNow(a);
+      });
+    }
     if (a.busy) return;
     if (n.role === 'replica') {
       if (a.restartPending) return;
@@ -1371,12 +1649,14 @@ export class World {
     const leaseTick = (): void => {
       if (c.gen !== g) return;
       if (c.up && !c.paused) this.leaseTick(c);
+      else if (c.up) c.tickMissed = true;
       this.at(this.now + LEASE_TICK_MS, leaseTick);
     };
     this.at(this.now + leasePhase, leaseTick);
   }
 
   private leaseTick(c: Coord): void {
+    if (c.cut) return; // the lease script cannot reach Redis: the holder runs out at its own deadline
     const l = this.lease;
     if (l && c.token !== null && l.token === c.token && this.now < l.expiresAt) {
       l.expiresAt = this.now + LEASE_TTL_MS;
@@ -1392,6 +1672,7 @@ export class World {
       c.deadline = this.now + LEASE_TTL_MS - LEASE_MARGIN_MS;
       if (epoch > 1) this.stats.leaderChanges++;
       this.tr(() => `${c.id} acquired the lease: epoch ${epoch}`);
+      if (this.guards.has('catch-up')) this.catchUp(c);
       this.act(c, [{ type: 'append', entry: { type: 'leader.changed', coordinator: c.id } }], c.state, this.clock(c), false);
       this.schedulePass(c, 1);
       return;
@@ -1413,9 +1694,27 @@ export class World {
     });
   }
 
+  /**
+   * catchUpJournal: a new leader reads the journal to its end before its first append (an
+   * entry of its own with a higher id would make its fold skip any of its predecessor's
+   * entries not read yet).
+   */
+  private catchUp(c: Coord): void {
+    const from = c.state.logId === '0-0' ? 0 : this.idIndex.get(c.state.logId);
+    if (from === undefined) return;
+    if (from < this.journal.length) {
+      this.stats.caughtUp++;
+      this.tr(() => `${c.id} catches up: ${this.journal.length - from} journal entries not read yet`);
+    }
+    for (let i = from; i < this.journal.length; i++) {
+      const r = this.journal[i]!;
+      c.state = evolve(c.state, { kind: 'journal', id: r.id, entry: r.entry });
+    }
+  }
+
   /** one decide pass of the leader's shell (decidePass) */
   private pass(c: Coord): void {
-    if (!this.isLeaderLocal(c)) return;
+    if (!this.isLeaderLocal(c) || c.cut) return; // (cut off: its appends fail)
     const before = c.state;
     const now = this.clock(c);
     const decisions = decide(before, now, this.settings);
@@ -1435,6 +1734,7 @@ export class World {
     let skipLocal = zombie;
     const flush = (): boolean => {
       if (batch.length === 0) return true;
+      if (c.cut) return false; // the append cannot reach Redis (not a lost lease: it keeps it until its deadline)
       // the shell checks its own deadline first; a coordinator paused right after that check reaches the fence
       if (!skipLocal && !this.isLeaderLocal(c)) {
         this.dropLease(c, 'lease deadline passed');
@@ -1460,7 +1760,7 @@ export class World {
     for (const d of decisions) {
       if (d.type === 'append') batch.push(this.complete(c, d.entry, decidedAt));
       else {
-        if (!flush()) return;
+        if (!flush() || c.cut) return;
         if (!this.isLeaderLocal(c)) {
           this.dropLease(c, 'lease deadline passed');
           return;
@@ -1500,6 +1800,7 @@ export class World {
       this.lastSeq = 0;
     } else this.lastSeq++;
     const rec: JournalRecord = { id: `${this.lastMs}-${this.lastSeq}`, entry };
+    const before = this.prefix[this.prefix.length - 1]!;
     this.journal.push(rec);
     this.idIndex.set(rec.id, this.journal.length);
     this.prefix.push(evolve(this.prefix[this.prefix.length - 1]!, { kind: 'journal', id: rec.id, entry }));
@@ -1509,7 +1810,10 @@ export class World {
       if (entry.kind === 'switchover') this.stats.switchoversStarted++;
       else this.stats.failoversStarted++;
     }
+    if (entry.type === 'failover.loss') this.checkLoss(entry);
     if (entry.type === 'failover.completed') {
+      const op = before.operation;
+      if (entry.outcome === 'success' && op?.id === entry.operationId && op.kind === 'failover' && op.from !== null && op.from !== op.to) this.stats.lossFailovers++;
       if (entry.outcome === 'success') this.stats.operationsSucceeded++;
       else if (entry.outcome === 'failed') this.stats.operationsFailed++;
       else this.stats.operationsAborted++;
@@ -1539,7 +1843,10 @@ export class World {
     // a BullMQ queue is FIFO: first deliveries keep the order they were sent in
     const availableAt = Math.max(this.queueAt[spec.node] ?? 0, this.now + this.rng.int(2, 20));
     this.queueAt[spec.node] = availableAt;
-    const job: SimJob = { jobId, sentAt: this.now, epoch: c.epoch, spec, availableAt, copy: false };
+    // a job delivered late must not act on an operation that is over: it expires when the
+    // decision that sent it would be retried (the leader's clock: its skew included)
+    const expiresAt = this.clock(c) + this.jobTtl(spec.action);
+    const job: SimJob = { jobId, sentAt: this.now, expiresAt, epoch: c.epoch, spec, availableAt, copy: false };
     this.queues[spec.node]!.push(job);
     this.tr(() => `${c.id} sends ${jobId}${spec.upstream ? ' → ' + spec.upstream.id : ''}`);
     const a = this.agents[spec.node]!;
@@ -1547,8 +1854,13 @@ export class World {
     if (this.rng.chance(this.jobDupUntil > this.now ? 0.5 : 0.02)) this.requeue(spec.node, job, this.now + this.stallDelay());
   }
 
+  private jobTtl(action: JobSpec['action']): number {
+    return action === 'follow' || action === 'rejoin' || action === 'sync' ? this.settings.jobRetryMs : this.settings.promoteTimeoutMs;
+  }
+
   private publishRouting(c: Coord): void {
-    if (!this.isLeaderLocal(c) || !this.fenceOk(c)) return;
+    if (!this.isLeaderLocal(c) || !this.fenceOk(c) || c.cut) return;
+    if (this.primaryKey !== c.state.primary) this.changed();
     this.primaryKey = c.state.primary;
   }
 
@@ -1562,6 +1874,9 @@ export class World {
     c.epoch = 0;
     c.backlog = [];
     c.pendingAct = null;
+    c.cut = false;
+    c.tickMissed = false;
+    c.draining = false;
     c.passScheduled = false;
     c.chained = 0;
     c.journalAt = 0;
@@ -1581,16 +1896,57 @@ export class World {
     const p = c.pendingAct;
     c.pendingAct = null;
     if (p) this.act(c, p.decisions, p.before, p.decidedAt, true);
-    const backlog = c.backlog;
-    c.backlog = [];
-    for (const fn of backlog) fn();
+    // timers come due before I/O: the lease tick (it may acquire the lease) and a decide
+    // pass run on what it read before the pause; then the read that was in flight returns
+    // (its reply predates the pause, but it counts as a read: fresh), and the next one
+    // brings what arrived meanwhile — at once here, a read's round trip later with
+    // SIM_STALE_READS (it serves its pre-pause view meanwhile)
+    if (c.tickMissed && !c.cut) this.leaseTick(c);
+    c.tickMissed = false;
+    this.pass(c);
+    if (!c.cut) {
+      c.lastReadAt = this.now;
+      this.drain(c, this.staleReads ? this.rng.int(1, 20) : 0, true);
+    }
     this.changed();
+  }
+
+  /** read what arrived while it could not read (paused, cut off), after `delay` */
+  private drain(c: Coord, delay: number, freshNow: boolean): void {
+    const run = (): void => {
+      c.draining = false;
+      if (!freshNow) c.lastReadAt = this.now;
+      const backlog = c.backlog;
+      c.backlog = [];
+      for (const fn of backlog) fn();
+      this.changed();
+    };
+    if (delay <= 0) return run();
+    c.draining = true;
+    const g = c.gen;
+    this.at(this.now + delay, () => {
+      if (c.gen === g && c.up) run();
+    });
+  }
+
+  /** how stale its view may be, for a violation's detail */
+  private staleness(c: Coord): string {
+    if (c.cut) return ` (cut off from Redis ${this.now - c.lastReadAt} ms ago)`;
+    if (c.slowUntil > this.now) return ' (reads slowly)';
+    return '';
+  }
+
+  /** can it serve its routing table? A paused one serves nothing; one that has not read for STALE_AFTER_MS answers 503 */
+  private serving(c: Coord): boolean {
+    if (!c.up || c.paused) return false;
+    if (!c.cut || !this.guards.has('stale-503')) return true;
+    return this.now - c.lastReadAt < STALE_AFTER_MS;
   }
 
   /** an operator's command, through the API of any coordinator (sy:{c}:cmd) */
   private command(action: Command['action'], to?: string): void {
     // the API of a live coordinator XADDs it; with none, the operator tries again
-    if (!this.coords.some((c) => c.up && !c.paused)) {
+    if (!this.coords.some((c) => c.up && !c.paused && !c.cut)) {
       this.at(this.now + 1_000, () => this.command(action, to));
       return;
     }
@@ -1644,6 +2000,8 @@ export class World {
       ['coord-pause', 2],
       ['coord-crash', 1],
       ['coord-slow', 1],
+      // a stale follower (a known gap): cut off, it serves its view for STALE_AFTER_MS
+      ['coord-cut', this.staleReads ? 1 : 0],
       ['obs-delay', 1],
       ['obs-dup', 1],
       ['job-dup', 1],
@@ -1774,6 +2132,7 @@ export class World {
         if (!c.up || c.paused) return;
         const d = r.int(500, 6_000);
         c.paused = true;
+        if (!c.cut) c.lastReadAt = this.now;
         // paused between its deadline check and the fenced append: they run when it resumes
         if (this.isLeaderLocal(c) && r.chance(0.5)) {
           const now = this.clock(c);
@@ -1805,6 +2164,28 @@ export class World {
         this.tr(() => `FAULT ${c.id} reads slowly for ${d} ms`);
         this.heal(d, () => {
           c.slowUntil = 0;
+        });
+        return;
+      }
+      case 'coord-cut': {
+        // cut off from Redis, not from its clients (an asymmetric partition)
+        const l = this.leader();
+        const c = l && r.chance(0.5) ? l : r.pick(this.coords);
+        if (!c.up || c.cut) return;
+        const d = r.int(500, 8_000);
+        const g = c.gen;
+        c.cut = true;
+        if (!c.paused) c.lastReadAt = this.now;
+        this.changed();
+        this.tr(() => `FAULT ${c.id} cut off from Redis for ${d} ms`);
+        this.heal(d, () => {
+          if (c.gen !== g || !c.cut) return;
+          c.cut = false;
+          if (this.now - c.lastReadAt >= STALE_AFTER_MS) this.stats.staleRefusals++;
+          this.tr(() => `heal ${c.id} reaches Redis again`);
+          // its reads fail, then retry after 200 ms (coordinator follow loop); the lease tick keeps its own rhythm
+          if (!c.paused) this.drain(c, r.int(0, 200) + r.int(1, 20), false);
+          this.changed();
         });
         return;
       }
@@ -1862,14 +2243,15 @@ export class World {
         this.checkFold(c);
       }
     }
-    if (!journalMoved && this.checkedWorld === this.worldVersion) return;
+    // (while two nodes take writes, on every event: how long each reason lasts is measured)
+    if (!journalMoved && this.checkedWorld === this.worldVersion && this.splitSince === null) return;
     this.checkedWorld = this.worldVersion;
 
     // (1) never two writable primaries, never a replica routed as the primary
     let named: string[] = [];
     for (const c of this.coords) {
       // a paused coordinator serves nothing; on resuming it reads its backlog first
-      if (!c.up || c.paused) continue;
+      if (!this.serving(c)) continue;
       const t = this.tableOf(c);
       if (!t.primary) continue;
       const n = this.nodes[t.primary.id];
@@ -1877,21 +2259,59 @@ export class World {
         this.violate('routing-names-unknown', `${c.id} routes writes to unknown node ${t.primary.id}`);
         continue;
       }
-      if (n.role !== 'primary') this.violate('routing-names-replica', `${c.id} routes writes to ${n.id}, which is a replica (${n.proc})`);
+      if (n.role !== 'primary') this.violate('routing-names-replica', `${c.id}${this.staleness(c)} routes writes to ${n.id}, which is a replica (${n.proc})`);
       if (!named.includes(n.id)) named.push(n.id);
     }
     named = named.filter((id) => this.takingWrites(this.node(id)));
-    if (named.length > 1) this.violate('two-writable-primaries', `routed as writable and taking writes: ${named.join(', ')}`);
+    if (named.length > 1) this.violate('two-writable-primaries', `routed as writable and taking writes: ${named.join(', ')} (${this.coords.map((c) => c.id + this.staleness(c)).join(', ')})`);
 
     // two nodes taking writes at once, routed or not (a finding, not an invariant: see README.md)
-    let writers = 0;
-    for (const id of this.ids) if (this.takingWrites(this.node(id))) writers++;
-    if (writers > 1 && this.splitSince === null) {
+    const writers = this.ids.filter((id) => this.takingWrites(this.node(id)));
+    if (writers.length > 1 && this.splitSince === null) {
       this.splitSince = this.now;
       this.stats.splitBrainRuns = 1;
-    } else if (writers <= 1 && this.splitSince !== null) {
+    } else if (writers.length <= 1 && this.splitSince !== null) {
       this.stats.splitBrainMs += this.now - this.splitSince;
       this.splitSince = null;
+    }
+    this.splitCategory(writers.length > 1 ? writers : []);
+  }
+
+  /**
+   * Why a node the leader has not published as the primary still takes writes beside
+   * another: time is accounted per reason. 'unexcused' (its agent is up, reaches Redis,
+   * and did not promote it lately) lasts until its next probe at most.
+   */
+  private splitCategory(writers: string[]): void {
+    let cat: string | null = null;
+    for (const id of writers) {
+      if (id === this.primaryKey) continue;
+      const a = this.agents[id]!;
+      let c: string;
+      if (!a.started || !this.agentRunning(a)) c = 'agent down';
+      else if (a.partitioned) c = 'agent cut off from Redis';
+      else if (a.promotedAt !== null && this.now - a.promotedAt < PROMOTED_GRACE_MS) c = 'in its promotion grace';
+      else if (this.primaryKey === null) c = 'no primary published';
+      else c = 'unexcused';
+      // the worst reason of any of them
+      if (cat === null || c === 'unexcused') cat = c;
+    }
+    if (cat !== this.splitCat) {
+      if (this.splitCat !== null) this.stats.splitBrainMsBy[this.splitCat] = (this.stats.splitBrainMsBy[this.splitCat] ?? 0) + (this.now - this.splitCatSince);
+      this.splitCat = cat;
+      this.splitCatSince = this.now;
+    }
+    if (cat === 'unexcused') {
+      this.unexcusedSince ??= this.now;
+      if (this.now - this.unexcusedSince > DEPOSED_FENCE_MS && !this.unexcusedReported) {
+        this.unexcusedReported = true;
+        const who = writers.filter((id) => id !== this.primaryKey).join(', ');
+        this.violate('deposed-takes-writes', `${who} took writes for ${this.now - this.unexcusedSince} ms while ${this.primaryKey} is the published primary, its agent up and connected`);
+      }
+    } else if (this.unexcusedSince !== null) {
+      this.stats.splitUnexcusedMaxMs = Math.max(this.stats.splitUnexcusedMaxMs, this.now - this.unexcusedSince);
+      this.unexcusedSince = null;
+      this.unexcusedReported = false;
     }
   }
 
@@ -1950,6 +2370,42 @@ export class World {
         if (oldLsn === null) this.stats.truthLagExceededBlind++;
         this.tr(() => `note: ${e.to} is ${from.lsn - to.lsn} bytes behind ${e.from} in truth (leader knew ${oldLsn ?? 'no LSN'} for ${e.from})`);
       }
+    }
+  }
+
+  /**
+   * (7) A measured loss (failover.loss) is what the old primary had on its timeline beyond
+   * the point where the new primary's timeline forked off it — when the new primary was on
+   * the old primary's line. A new primary from another branch (a replica left on the
+   * timeline of a primary deposed earlier) forked off it further back than its own fork
+   * point, which is all the measurement knows: counted, not checked.
+   */
+  private checkLoss(e: JournalOf<'failover.loss'>): void {
+    this.stats.lossMeasured++;
+    const p = this.promotions.get(e.operationId);
+    if (!p || p.from !== e.node) return; // promoted by a job the sim did not attribute (cannot happen for a success with a fork point)
+    const a = this.node(p.from);
+    const seg = p.fromHist[p.fromHist.length - 1]!.uid;
+    // promoted again after that failover (by a job of an operation that was over): its end
+    // of WAL is of that newer timeline, whose writes the rewind discarded too
+    const read = this.walEndHist.get(`${a.id}:${e.walEnd}`);
+    const k = read ? read.findIndex((x) => x.uid === seg) : -1;
+    if (read && k >= 0 && read.slice(k + 1).some((x) => this.promotedSeg.get(x.uid) === a.id)) {
+      this.stats.lossPromotedAgain++;
+      this.tr(() => `note: ${e.operationId}: ${a.id} was promoted again since; ${e.lostBytes} bytes journaled lost`);
+      return;
+    }
+    const end = this.segEnd.get(`${a.id}:${seg}`) ?? (a.hist[a.hist.length - 1]!.uid === seg ? a.lsn : null);
+    if (end === null) return;
+    const fork = forkPoint(p.fromHist, end, p.hist, p.lsn);
+    const truth = Math.max(0, end - fork);
+    if (fork !== p.lsn) {
+      this.stats.lossOffBranch++;
+      this.tr(() => `note: ${e.operationId} promoted a node off ${a.id}'s line: ${truth} bytes lost, ${e.lostBytes} journaled`);
+      return;
+    }
+    if (truth !== e.lostBytes) {
+      this.violate('failover-loss', `${e.operationId}: journaled ${e.lostBytes} bytes lost (walEnd ${e.walEnd}, fork ${e.forkLsn}), but ${a.id} had ${truth} bytes beyond the fork (end ${formatLsn(end)}, fork ${formatLsn(fork)})`);
     }
   }
 
@@ -2047,6 +2503,18 @@ export class World {
 }
 
 /* ------------------------------------------------------------------ helpers */
+
+/**
+ * Where history b (a node at lsnB on it) parts from history a (a node that reached endA
+ * on it): the end of their common WAL.
+ */
+function forkPoint(a: Segment[], endA: number, b: Segment[], lsnB: number): number {
+  let k = 0;
+  while (k < a.length && k < b.length && a[k]!.uid === b[k]!.uid) k++;
+  if (k === b.length) return Math.min(lsnB, a[k]?.start ?? endA);
+  if (k === a.length) return Math.min(endA, b[k]!.start);
+  return Math.min(a[k]!.start, b[k]!.start);
+}
 
 /** The journal layer of a state: everything but what comes from the observation and command streams. */
 function journalLayer(s: ClusterState): Record<string, unknown> {
