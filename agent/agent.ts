@@ -115,10 +115,12 @@ export class Agent {
       return;
     }
     if (!m.exists()) throw new Error(`data directory ${m.dataDir} holds no PostgreSQL cluster`);
-    if (!m.isStandby() && this.primaryId && this.primaryId !== this.cfg.node && this.primaryAddr) {
-      this.log.warn({ primary: this.primaryId }, 'this node was a primary but another node is the primary now: rejoining as its standby');
-      const how = await m.makeStandbyOf(this.primaryAddr);
-      this.log.info({ how }, 'data directory turned into a standby');
+    if (!m.isStandby() && this.primaryId && this.primaryId !== this.cfg.node) {
+      // The published primary may lag a promotion of this very node: never rewind on our
+      // own say-so. Start it refusing writes; the leader rejoins it, or unfences it if it
+      // is the journal's primary after all.
+      this.log.warn({ primary: this.primaryId }, 'this node was a primary and another node is published as the primary: starting it read-only for the leader to decide');
+      m.setReadOnlyOnDisk(true);
     }
     await m.start();
   }
@@ -254,8 +256,11 @@ export class Agent {
   }
 
   private async probeOnce(): Promise<void> {
-    await this.refreshPrimary();
     let obs = await this.observe();
+    // the lease is judged before any Redis call of this probe: those may each take their
+    // full timeout when Redis is away, which would make the fence late
+    if (performance.now() - this.lastRedisOk >= this.cfg.fenceAfterMs && (await this.maybeFence(obs))) obs = await this.observe();
+    await this.refreshPrimary();
     if ((await this.fenceIfDeposed(obs)) || this.killIfDeposedAndHung(obs)) obs = await this.observe();
     // the setting itself says whether the node is fenced (it survives agent restarts)
     if (obs.reachable) this.fenced = obs.fenced === true;
@@ -263,7 +268,7 @@ export class Agent {
       await this.append(JSON.stringify(obs));
       this.lastRedisOk = performance.now();
     } catch (err) {
-      await this.maybeFence(obs);
+      if (await this.maybeFence(obs)) this.probeNow();
       throw err;
     }
   }
@@ -279,17 +284,18 @@ export class Agent {
    * its replicas connected, refuses writes. By then the coordinators may fail it over
    * (they wait fenceAfterMs plus a margin after its last observation).
    */
-  private async maybeFence(obs: Observation): Promise<void> {
-    if (this.fenced || obs.role !== 'primary' || !obs.reachable) return;
+  private async maybeFence(obs: Observation): Promise<boolean> {
+    if (this.fenced || obs.role !== 'primary' || !obs.reachable) return false;
     const lostFor = performance.now() - this.lastRedisOk;
-    if (lostFor < this.cfg.fenceAfterMs) return;
+    if (lostFor < this.cfg.fenceAfterMs) return false;
     // a standby cut off with us stays 'streaming' until wal_sender_timeout: count only those
     // that replied lately (their replies come every wal_receiver_status_interval, or sooner)
     const connected = (obs.standbys ?? []).filter((s) => s.state === 'streaming' && (s.replyAgeMs === undefined || s.replyAgeMs === null || s.replyAgeMs < this.cfg.fenceAfterMs)).length;
-    if (connected > 0) return;
+    if (connected > 0) return false;
     this.log.error({ lostForMs: Math.round(lostFor), fenceAfterMs: this.cfg.fenceAfterMs }, 'lost Redis with no replica connected: fencing the primary (read-only)');
     await this.setReadOnly(true);
     this.fenced = true;
+    return true;
   }
 
   /** set when a promote job promoted the node, until the leader names it the primary */

@@ -110,6 +110,16 @@ export class ManagedPostgres {
     }
   }
 
+  /** default_transaction_read_only in postgresql.auto.conf, for a server that is down (ALTER SYSTEM's file). */
+  setReadOnlyOnDisk(on: boolean): void {
+    const autoConf = path.join(this.dataDir, 'postgresql.auto.conf');
+    const existing = fs.existsSync(autoConf) ? fs.readFileSync(autoConf, 'utf8') : '';
+    const kept = existing.split('\n').filter((l) => l !== '' && !/^\s*default_transaction_read_only\s*=/.test(l));
+    if (on) kept.push("default_transaction_read_only = 'on'");
+    fs.writeFileSync(autoConf, kept.join('\n') + '\n');
+    chownToPg(autoConf);
+  }
+
   /** Write primary_conninfo (with our application_name) and standby.signal. Server must be down, or reloaded after. */
   writeStandbyConfig(up: Upstream): void {
     const autoConf = path.join(this.dataDir, 'postgresql.auto.conf');

@@ -138,12 +138,14 @@ export class ClusterRuntime extends EventEmitter {
     while (!this.stopping) {
       try {
         this.woken = false;
+        // fresh as of when the read was sent: a reply held up by a pause says nothing newer
+        const sentAt = performance.now();
         const [obs, log, cmd] = await Promise.all([
           readStream(this.redis, this.k.obs, this.obsId, 1000),
           readStream(this.redis, this.k.log, this.state.logId, 1000),
           readStream(this.redis, this.k.cmd, this.cmdId, 1000),
         ]);
-        this.lastReadAt = performance.now();
+        this.lastReadAt = sentAt;
         if (obs.length + log.length + cmd.length === 0) {
           if (!this.woken) await this.sleepUntilWoken(POLL_MS);
           continue;

@@ -910,6 +910,45 @@ describe('measured loss', () => {
     sim.observe(2_300, obs('pg1', { ...DEAD, walEnd: '0/3000400' }));
     expect(sim.pass(2_300).types).not.toContain('failover.loss');
   });
+
+  it('waits for an end of WAL reported after the failover finished (an older report may predate a restart in place)', () => {
+    const sim = healthyCluster();
+    sim.observe(2_000, obs('pg1', { ...DEAD, walEnd: '0/3000400' }));
+    sim.pass(2_000);
+    const op = sim.state.operation!;
+    sim.report(2_100, jobResult(op.to, { operationId: op.id, action: 'promote', ok: true, lsn: '0/3000100' }));
+    sim.pass(2_100);
+    expect(sim.state.history.at(-1)).toMatchObject({ outcome: 'success', lossMeasured: false });
+    // nothing newer from pg1 (its agent cut off): its last report is from before the failover
+    expect(sim.pass(2_200).types).not.toContain('failover.loss');
+    sim.observe(2_300, obs('pg1', { ...DEAD, walEnd: '0/3000400' }));
+    expect(sim.pass(2_300).one('failover.loss')).toMatchObject({ operationId: op.id, lostBytes: 0x300 });
+  });
+
+  it('never pairs an older failover with the end of WAL of a node promoted since', () => {
+    const sim = healthyCluster();
+    // fo-1: pg1 → pg2; pg1's agent never reports its end of WAL
+    sim.observe(2_000, obs('pg1', DEAD));
+    sim.pass(2_000);
+    const first = sim.state.operation!;
+    expect(first.to).toBe('pg2');
+    sim.report(2_100, jobResult('pg2', { operationId: first.id, action: 'promote', ok: true, lsn: '0/3000100' }));
+    sim.settle(2_100);
+    const asReplicaOf2 = { upstream: addr('pg2'), timeline: 2 };
+    sim.observe(2_200, obs('pg2', { ...PROMOTED, lsn: '0/3000200' }), obs('pg1', { ...asReplicaOf2, lsn: '0/3000200' }), obs('pg3', { ...asReplicaOf2, lsn: '0/3000180' }));
+    sim.settle(2_200);
+    // fo-2, past the cooldown: pg2 → pg1, which is a primary again
+    sim.observe(20_000, obs('pg2', DEAD), obs('pg1', { ...asReplicaOf2, lsn: '0/3000200' }), obs('pg3', { ...asReplicaOf2, lsn: '0/3000180' }));
+    sim.pass(20_000);
+    const second = sim.state.operation!;
+    expect(second).toMatchObject({ from: 'pg2', to: 'pg1' });
+    sim.report(20_100, jobResult('pg1', { operationId: second.id, action: 'promote', ok: true, lsn: '0/3000200' }));
+    sim.settle(20_100);
+    // pg1 dies on its own timeline: its end of WAL is not what fo-1 lost
+    sim.observe(20_200, obs('pg1', { ...DEAD, walEnd: '0/3009000' }), obs('pg2', { ...DEAD, walEnd: '0/3000300' }));
+    const losses = sim.settle(20_200).all.filter((d) => d.type === 'append' && d.entry.type === 'failover.loss');
+    expect(losses.map((d) => (d.type === 'append' && d.entry.type === 'failover.loss' ? [d.entry.operationId, d.entry.node] : null))).toEqual([[second.id, 'pg2']]);
+  });
 });
 
 describe('synchronous mode: quorum', () => {
