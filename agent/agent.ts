@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys, type ClusterKeys } from '../src/bus/keys.js';
 import { connectRedis } from '../src/errors.js';
+import { redisTimeMs } from '../src/bus/clock.js';
 import { epochOfLeaseValue } from '../src/bus/lease.js';
 import type { AgentConfig } from '../src/config/schemas.js';
 import type { JobResult, Observation, PeerView, ProbeError } from '../src/events/observation.js';
@@ -426,8 +427,10 @@ export class Agent {
     this.log.info({ jobId: job.id, action: data.action, epoch: data.epoch }, 'job received');
     try {
       if (data.node !== this.cfg.node) throw new JobRefused('wrong-node', `job for ${data.node} sent to ${this.cfg.node}`);
-      if (typeof data.expiresAt === 'number' && Date.now() > data.expiresAt) {
-        throw new JobRefused('expired', `job expired ${Date.now() - data.expiresAt} ms ago: its operation is over or was retried`);
+      if (typeof data.expiresAt === 'number') {
+        // expiresAt is on Redis's clock (the leader's host clock may differ from ours)
+        const now = await redisTimeMs(this.redis);
+        if (now > data.expiresAt) throw new JobRefused('expired', `job expired ${now - data.expiresAt} ms ago: its operation is over or was retried`);
       }
       await this.checkEpoch(data, data.action !== 'follow' && data.action !== 'sync');
       let outcome: string;

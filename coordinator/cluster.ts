@@ -16,6 +16,7 @@ import { appendFenced, readJournal, readStream, toRecords, type JournalRecord } 
 import { jobIdFor, keys, type ClusterKeys } from '../src/bus/keys.js';
 import { Lease } from '../src/bus/lease.js';
 import { connectRedis } from '../src/errors.js';
+import { redisTimeMs } from '../src/bus/clock.js';
 import { LeaseLostError, scripted } from '../src/bus/scripts.js';
 import { decide, type Decision, type JobSpec } from '../src/core/decide.js';
 import { evolve } from '../src/core/evolve.js';
@@ -380,9 +381,11 @@ export class ClusterRuntime extends EventEmitter {
     // a job delivered late (BullMQ redelivers; an agent comes back) must not act on an
     // operation that is over: it expires when the decision that sent it would be retried
     const ttl = job.action === 'follow' || job.action === 'rejoin' || job.action === 'sync' ? this.settings.jobRetryMs : this.settings.promoteTimeoutMs;
+    // Redis's clock, which the agent reads too: hosts' clocks need not agree
+    const redisNow = await redisTimeMs(this.redis);
     await this.queue(job.node).add(
       job.action,
-      { epoch, operationId: job.operationId, action: job.action, node: job.node, upstream: job.upstream, sync: job.sync, expiresAt: Date.now() + ttl },
+      { epoch, operationId: job.operationId, action: job.action, node: job.node, upstream: job.upstream, sync: job.sync, expiresAt: redisNow + ttl },
       { jobId, attempts: 1, removeOnComplete: { count: 500 }, removeOnFail: { count: 500 } },
     );
     this.log.info({ jobId, node: job.node, action: job.action }, 'job sent');

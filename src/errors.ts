@@ -45,3 +45,4 @@ export async function connectRedis(redis: Connectable, url: string): Promise<voi
     redis.off('error', onError);
   }
 }
+
