@@ -513,11 +513,9 @@ export class Agent {
         await c.query('SELECT pg_reload_conf()');
       }
       this.walEnd = null;
-      // where the new timeline forked off: the last line of its history file
-      const fork = await c
-        .query<{ h: string }>("SELECT pg_read_file('pg_wal/' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '.history') AS h")
-        .then((r) => /\t([0-9A-F]+\/[0-9A-F]+)\t[^\n]*\n?$/.exec(r.rows[0]?.h ?? '')?.[1])
-        .catch(() => undefined);
+      // where the new timeline forked off (also what its reports carry from now on)
+      const tli = await c.query<{ tli: number }>("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli");
+      const fork = tli.rows[0] ? await this.forkLsn(tli.rows[0].tli) : null;
       return fork ? { message: 'promoted', lsn: fork } : { message: 'promoted' };
     });
   }
