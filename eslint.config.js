@@ -25,5 +25,20 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
+  {
+    // Product code never depends on the demo/test harness or on test helpers.
+    files: ['agent/**/*.ts', 'coordinator/**/*.ts', 'src/engines/**/*.ts', 'src/core/**/*.ts', 'src/client/**/*.ts', 'src/bus/**/*.ts', 'src/api/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/sandbox', '**/sandbox/*', '**/sandbox/**'], message: 'product code must not import the sandbox (src/sandbox/ is the demo and test harness): use src/engines/ or src/os/' },
+            { group: ['**/test/**', '**/support/*'], message: 'product code must not import test helpers' },
+          ],
+        },
+      ],
+    },
+  },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
 );

@@ -4,6 +4,7 @@
  * agents, 2 coordinators). The clock runs from the kill to the INSERT's answer, so it
  * includes detection, decision, promotion and the routing table's propagation.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { freePort, isPortFree } from '../src/sandbox/ports.js';
 import { DEFAULT_SETTINGS } from '../src/core/settings.js';
 import type { RoutingTable } from '../src/core/routing.js';
 import { steadyWriter } from './writer.js';
+import { failoverStages, formatStages, medianStages, readWindow, restartStages, switchoverStages, type Stages } from './breakdown.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -49,28 +51,80 @@ export async function apiBase(): Promise<number> {
   }
 }
 
+/**
+ * The postgres superuser's password of the bench's sandboxes (they run scram-sha-256 for
+ * every connection); set as PGPASSWORD so the bench's `{ user: 'postgres' }` clients log in.
+ */
+export function benchPgPassword(): string {
+  process.env.PGPASSWORD ??= `bench-${randomBytes(8).toString('hex')}`;
+  return process.env.PGPASSWORD;
+}
+
 export async function withSandbox<T>(fn: (sb: Sandbox) => Promise<T>): Promise<T> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-bench-'));
-  const sb = new Sandbox({ engine: 'postgres', replicas: 2, sync: false, coordinators: 2, apiPort: await apiBase(), dir: path.join(dir, 'sb'), cluster: 'bench' });
+  const sb = new Sandbox({ engine: 'postgres', replicas: 2, sync: false, coordinators: 2, apiPort: await apiBase(), dir: path.join(dir, 'sb'), cluster: 'bench', pgPassword: benchPgPassword() });
   try {
     await sb.up(() => {});
     return await fn(sb);
   } finally {
     await sb.down();
-    fs.rmSync(dir, { recursive: true, force: true });
+    // SY_BENCH_KEEP=1 keeps the sandbox's directory (logs, data) for a look afterwards
+    if (process.env.SY_BENCH_KEEP === '1') console.log(`  sandbox kept in ${dir}`);
+    else fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-export async function benchFailover(trials: number): Promise<{ trials: number; p50Ms: number | null; maxMs: number | null; samplesMs: number[] }> {
+export interface FailoverResult {
+  trials: number;
+  p50Ms: number | null;
+  maxMs: number | null;
+  samplesMs: number[];
+  /** median ms since the kill at which each stage was reached */
+  breakdown: Stages;
+  trialsBreakdown: Stages[];
+}
+
+export interface RestartResult {
+  trials: number;
+  p50Ms: number | null;
+  maxMs: number | null;
+  samplesMs: number[];
+  breakdown: Stages;
+}
+
+function postmasterPidOf(dataDir: string): number {
+  return Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+/** Poll the routing table until `accept` names a node that takes an INSERT; Date.now() of the answer, or -1. */
+async function firstWrite(api: string, cluster: string, accept: (t: RoutingTable) => boolean, limitMs = 30_000): Promise<number> {
+  const start = performance.now();
+  while (performance.now() - start < limitMs) {
+    const now = await getTable(api, cluster);
+    if (now?.writable && now.primary && accept(now) && (await tryInsert(now.primary.port))) return Date.now();
+    await sleep(5);
+  }
+  return -1;
+}
+
+/**
+ * Failover trials, each followed (when `restart` is set) by a crash of the new primary
+ * inside the cooldown: the leader restarts it in place (kill → first write on it).
+ */
+export async function benchFailover(trials: number, restart = true): Promise<{ failover: FailoverResult; restartInPlace: RestartResult | null }> {
   return withSandbox(async (sb) => {
     const file = sb.file!;
     const api = file.api;
+    const apiBy = `coordinator:${file.coordinators.find((c) => c.api === api)?.id ?? file.coordinators[0]!.id}`;
     const first = await getTable(api, file.cluster);
     const c = new pg.Client({ host: '127.0.0.1', port: first!.primary!.port, user: 'postgres', database: 'postgres' });
     await c.connect();
     await c.query('CREATE TABLE IF NOT EXISTS bench_failover (id serial PRIMARY KEY, at timestamptz)');
     await c.end();
     const samples: number[] = [];
+    const stages: Stages[] = [];
+    const rSamples: number[] = [];
+    const rStages: Stages[] = [];
     let lastFailover = 0;
     for (let i = 0; i < trials; i++) {
       // every node healthy again, and the cooldown since the last failover passed
@@ -82,25 +136,57 @@ export async function benchFailover(trials: number): Promise<{ trials: number; p
         await sleep(100);
       }
       const victim = file.nodes.find((n) => n.id === t!.primary!.id)!;
-      const pm = Number(fs.readFileSync(path.join(victim.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      const t0 = performance.now();
+      const pm = postmasterPidOf(victim.dataDir);
+      const t0 = Date.now();
       process.kill(pm, 'SIGKILL');
-      let ms = -1;
-      while (performance.now() - t0 < 30_000) {
-        const now = await getTable(api, file.cluster);
-        if (now?.writable && now.primary && now.primary.id !== victim.id && (await tryInsert(now.primary.port))) {
-          ms = performance.now() - t0;
-          break;
-        }
-        await sleep(5);
+      const tWrite = await firstWrite(api, file.cluster, (x) => x.primary!.id !== victim.id);
+      lastFailover = t0;
+      if (tWrite < 0) throw new Error(`trial ${i + 1}: no new writable primary within 30 s`);
+      const ms = tWrite - t0;
+      samples.push(ms);
+      await sleep(300); // let the last trace entries land
+      const st = failoverStages(await readWindow(file.redis, file.cluster, t0 - 2000), victim.id, t0, tWrite, apiBy);
+      stages.push(st);
+      console.log(`  trial ${i + 1}: ${victim.id} killed → write accepted after ${ms} ms`);
+      if (!restart) continue;
+      // the new primary crashes inside the cooldown: restarted in place
+      const now = (await getTable(api, file.cluster))!;
+      const second = file.nodes.find((n) => n.id === now.primary!.id)!;
+      // A second, separate crash: once the old primary has rejoined (killing the new primary
+      // while the old one rewinds from it breaks that rewind, and a node whose pg_rewind was
+      // cut off needs a re-clone), yet well inside the cooldown (the restart must be done before it ends)
+      const rejoinedBy = tWrite + DEFAULT_SETTINGS.cooldownMs - 5_300;
+      for (;;) {
+        const x = await getTable(api, file.cluster);
+        if (x?.writable && x.primary?.id === second.id && x.replicas.length === file.nodes.length - 1 && x.replicas.every((r) => r.healthy)) break;
+        if (Date.now() > rejoinedBy) break;
+        await sleep(50);
       }
-      lastFailover = Date.now();
-      if (ms < 0) throw new Error(`trial ${i + 1}: no new writable primary within 30 s`);
-      samples.push(Math.round(ms));
-      console.log(`  trial ${i + 1}: ${victim.id} killed → write accepted after ${Math.round(ms)} ms`);
+      await sleep(300);
+      if (Date.now() - tWrite > DEFAULT_SETTINGS.cooldownMs - 5_000) {
+        console.log(`  trial ${i + 1}: the old primary took too long to rejoin: no restart-in-place sample (the cooldown is nearly over)`);
+        continue;
+      }
+      const r0 = Date.now();
+      process.kill(postmasterPidOf(second.dataDir), 'SIGKILL');
+      const rWrite = await firstWrite(api, file.cluster, (x) => x.primary!.id === second.id);
+      if (rWrite < 0) {
+        console.log(`  trial ${i + 1}: ${second.id} killed inside the cooldown: no write on it within 30 s`);
+        continue;
+      }
+      rSamples.push(rWrite - r0);
+      await sleep(300);
+      rStages.push(restartStages(await readWindow(file.redis, file.cluster, r0 - 2000), second.id, r0, rWrite));
+      console.log(`  trial ${i + 1}: ${second.id} killed inside the cooldown → restarted in place, write accepted after ${rWrite - r0} ms`);
     }
     const sorted = [...samples].sort((a, b) => a - b);
-    return { trials, p50Ms: sorted[Math.floor(sorted.length / 2)] ?? null, maxMs: sorted.at(-1) ?? null, samplesMs: samples };
+    const breakdown = medianStages(stages);
+    console.log(formatStages('failover breakdown (median ms since the SIGKILL)', breakdown));
+    const failover: FailoverResult = { trials, p50Ms: sorted[Math.floor(sorted.length / 2)] ?? null, maxMs: sorted.at(-1) ?? null, samplesMs: samples, breakdown, trialsBreakdown: stages };
+    if (!restart) return { failover, restartInPlace: null };
+    const rBreakdown = medianStages(rStages);
+    console.log(formatStages('restart in place breakdown (median ms since the SIGKILL)', rBreakdown));
+    return { failover, restartInPlace: { trials, p50Ms: median(rSamples), maxMs: rSamples.length ? Math.max(...rSamples) : null, samplesMs: rSamples, breakdown: rBreakdown } };
   });
 }
 
@@ -108,7 +194,9 @@ export async function benchFailover(trials: number): Promise<{ trials: number; p
  * Switchovers under a steady writer: the longest gap between two acknowledged writes
  * around each switchover (median over trials), and acknowledged rows missing afterwards.
  */
-export async function benchSwitchover(trials: number): Promise<{ trials: number; gapMs: number; maxGapMs: number; lost: number; acked: number; gapsMs: number[] }> {
+export async function benchSwitchover(
+  trials: number,
+): Promise<{ trials: number; gapMs: number; maxGapMs: number; lost: number; acked: number; gapsMs: number[]; breakdown: Stages; trialsBreakdown: Stages[] }> {
   return withSandbox(async (sb) => {
     const file = sb.file!;
     const first = (await getTable(file.api, file.cluster))!;
@@ -117,6 +205,7 @@ export async function benchSwitchover(trials: number): Promise<{ trials: number;
     await c.query('CREATE TABLE bench_switchover (id int PRIMARY KEY)');
     await c.end();
     const gaps: number[] = [];
+    const stages: Stages[] = [];
     let lost = 0;
     let acked = 0;
     let nextId = 1;
@@ -129,6 +218,7 @@ export async function benchSwitchover(trials: number): Promise<{ trials: number;
       const writer = steadyWriter(file.api, file.cluster, 'bench_switchover', nextId);
       while (writer.acked.length < 50) await sleep(10);
       const from = (await getTable(file.api, file.cluster))!.primary!.id;
+      const t0 = Date.now();
       const res = await fetch(`${file.api}/v1/clusters/${file.cluster}/switchover`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${file.adminToken}` }, body: '{}' });
       if (res.status !== 202) throw new Error(`switchover: ${res.status} ${await res.text()}`);
       let to = from;
@@ -151,10 +241,14 @@ export async function benchSwitchover(trials: number): Promise<{ trials: number;
       lost += missing;
       acked += writer.acked.length;
       gaps.push(writer.maxGapMs());
+      await sleep(300);
+      stages.push(switchoverStages(await readWindow(file.redis, file.cluster, t0 - 2000), from, t0, writer.maxGapAt()));
       console.log(`  trial ${i + 1}: ${from} → ${to}, longest write gap ${writer.maxGapMs()} ms, ${missing} of ${writer.acked.length} acknowledged rows lost`);
     }
     const sorted = [...gaps].sort((a, b) => a - b);
-    return { trials, gapMs: sorted[Math.floor(sorted.length / 2)]!, maxGapMs: sorted.at(-1)!, lost, acked, gapsMs: gaps };
+    const breakdown = medianStages(stages);
+    console.log(formatStages('switchover breakdown (median ms since the request)', breakdown));
+    return { trials, gapMs: sorted[Math.floor(sorted.length / 2)]!, maxGapMs: sorted.at(-1)!, lost, acked, gapsMs: gaps, breakdown, trialsBreakdown: stages };
   });
 }
 
@@ -297,7 +391,7 @@ export async function benchPauses(): Promise<{ pauseMs: number; failovers: Recor
 /** Synchronous mode: repeated SIGKILLs of the primary under a steady writer; acknowledged rows lost. */
 export async function benchSyncKills(kills: number): Promise<{ kills: number; acked: number; lost: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-bench-'));
-  const sb = new Sandbox({ engine: 'postgres', replicas: 2, sync: true, coordinators: 2, apiPort: await apiBase(), dir: path.join(dir, 'sb'), cluster: 'bench', settings: { cooldownMs: 0 } });
+  const sb = new Sandbox({ engine: 'postgres', replicas: 2, sync: true, coordinators: 2, apiPort: await apiBase(), dir: path.join(dir, 'sb'), cluster: 'bench', settings: { cooldownMs: 0 }, pgPassword: benchPgPassword() });
   try {
     await sb.up(() => {});
     const file = sb.file!;

@@ -13,6 +13,8 @@ export interface Writer {
   lsnOf(id: number): string | undefined;
   stop(): Promise<void>;
   maxGapMs(): number;
+  /** the longest gap's ends: the ack before it and the ack after it (Date.now() ms) */
+  maxGapAt(): { fromMs: number; toMs: number; ms: number };
 }
 
 async function table(api: string, cluster: string): Promise<RoutingTable> {
@@ -69,5 +71,13 @@ export function steadyWriter(api: string, cluster: string, tableName: string, st
       await loop;
     },
     maxGapMs: () => ackTimes.slice(1).reduce((m, t, i) => Math.max(m, t - ackTimes[i]!), 0),
+    maxGapAt: () => {
+      let best = { fromMs: ackTimes[0] ?? 0, toMs: ackTimes[0] ?? 0, ms: 0 };
+      for (let i = 1; i < ackTimes.length; i++) {
+        const ms = ackTimes[i]! - ackTimes[i - 1]!;
+        if (ms > best.ms) best = { fromMs: ackTimes[i - 1]!, toMs: ackTimes[i]!, ms };
+      }
+      return best;
+    },
   };
 }

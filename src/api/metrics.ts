@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ApiCluster } from './server.js';
+import type { ApiCluster } from './types.js';
 
 export interface ApiMetrics {
   readonly registry: Registry;

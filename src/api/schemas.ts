@@ -32,6 +32,18 @@ export const RoutingReplica = Type.Object({
   lagMs: Nullable(Type.Number({ description: 'replay lag in ms; null while unknown' })),
   replayLsn: Nullable(Type.String()),
   sync: Type.Boolean({ description: 'a synchronous (or quorum) standby of the primary' }),
+  lastWriteDate: Type.Optional(Nullable(Type.String({ format: 'date-time', description: "MongoDB: the member's last write (hello lastWrite.lastWriteDate)" }))),
+  stalenessMs: Type.Optional(Nullable(Type.Number({ description: 'MongoDB: server-selection staleness in ms (the spec formula); null when the member is not routable as a secondary' }))),
+});
+
+export const RoutingNode = Type.Object({
+  id: NodeId,
+  host: Type.String(),
+  port: Type.Integer(),
+  role: Type.Union([Type.Literal('primary'), Type.Literal('replica')], { description: "the journal's view of its role" }),
+  phase: Type.String({ description: 'node phase: unknown, primary, primary-down, replica, replica-down, promoting, demoting (docs/state-machine.md)' }),
+  healthy: Type.Boolean(),
+  reason: Type.String({ description: 'why it is in its phase, as journaled (streaming, agent silent, unreachable: refused, …)' }),
 });
 
 export const RoutingTable = Type.Object(
@@ -42,10 +54,24 @@ export const RoutingTable = Type.Object(
     epoch: Type.Integer({ description: 'highest lease epoch seen in the journal' }),
     writable: Type.Boolean(),
     updatedAt: Type.String({ format: 'date-time' }),
-    primary: Nullable(Type.Object({ id: NodeId, host: Type.String(), port: Type.Integer() }), { description: 'null while no node may take writes' }),
+    primary: Nullable(
+      Type.Object({
+        id: NodeId,
+        host: Type.String(),
+        port: Type.Integer(),
+        draining: Type.Optional(Type.Literal(true, { description: 'a switchover will demote it shortly: start no new transaction there (writable is false); those in flight may finish' })),
+        lastWriteDate: Type.Optional(Nullable(Type.String({ format: 'date-time', description: "MongoDB: the primary's last write" }))),
+      }),
+      { description: 'null while no node may take writes (but the old primary, marked draining, at the start of a switchover)' },
+    ),
     replicas: Type.Array(RoutingReplica),
+    setName: Type.Optional(Nullable(Type.String({ description: "MongoDB: the replica set's name" }))),
+    phase: Type.Optional(Type.String({ description: 'cluster phase: bootstrapping, healthy, degraded, primary-down, failing-over, switching-over (docs/state-machine.md)' })),
+    paused: Type.Optional(Type.Boolean({ description: 'automatic failover is paused' })),
+    blocked: Type.Optional(Nullable(Type.String({ description: 'why a failover is blocked, until one starts or the primary recovers' }))),
+    nodes: Type.Optional(Type.Array(RoutingNode, { description: 'every registered node, down ones included, with its phase and reason: for operators, not for routing' })),
   },
-  { description: 'the routing table; ETag: "<generation>"' },
+  { description: 'the routing table; its ETag (an opaque version: "<generation>.<lag digest>") changes with routing and with lag past the hysteresis' },
 );
 
 export const ClusterSummary = Type.Object({
@@ -95,7 +121,8 @@ export const HealthAnswer = Type.Object({
 });
 
 export const OperationAccepted = Type.Object({
-  operationId: Type.String(),
+  operationId: Type.Union([Type.String(), Type.Null()], { description: 'the operation the leader started: fo-N (failover) or so-N (switchover), the id `ctl explain` and /history use; null while not answered' }),
+  commandId: Type.String({ description: "the command's own id (cmd-…), journaled with the operation" }),
   accepted: Type.Boolean({ description: 'the leader carried the command out within 3 s; false: queued, not answered yet' }),
 });
 
@@ -119,9 +146,22 @@ export const TopologyAt = Type.Object({
   routing: RoutingTable,
 });
 
+export const LagHistory = Type.Object({
+  cluster: Type.String(),
+  windowMs: Type.Integer({ description: 'how far back samples are kept (15 minutes)' }),
+  intervalMs: Type.Integer({ description: 'time between samples' }),
+  samples: Type.Array(
+    Type.Object({
+      at: Type.Integer({ description: 'ms since the epoch' }),
+      replicas: Type.Record(Type.String(), Type.Object({ lagMs: Nullable(Type.Number()), lagBytes: Nullable(Type.Integer()) }), { description: 'per replica id; null while unhealthy or unknown' }),
+    }),
+    { description: 'oldest first' },
+  ),
+});
+
 export const OpenApiDocument = Type.Object({ openapi: Type.String(), info: Type.Unknown(), paths: Type.Unknown() }, { description: 'the OpenAPI 3.1 document' });
 
 /** Schemas the OpenAPI document shows once, under components/schemas. */
-export const COMPONENTS = { RoutingTable, RoutingReplica, ClusterSummary, JournalEvent, HistoryItem };
+export const COMPONENTS = { RoutingTable, RoutingReplica, RoutingNode, ClusterSummary, JournalEvent, HistoryItem };
 
 export const text = (type: string, description: string) => ({ description, content: { [type]: { schema: Type.String() } } });

@@ -3,14 +3,13 @@ import type { Redis } from 'ioredis';
 import type { JournalEntry } from '../events/journal.js';
 import { MAX_ENTRY_BYTES, parseJournalEntry } from '../events/parse.js';
 import type { ClusterKeys } from './keys.js';
-import { LeaseLostError, scripted } from './scripts.js';
+import { checkScriptResult, scripted } from './scripts.js';
 
 /** Append entries atomically, only while `token` holds the lease. Returns their stream ids. */
 export async function appendFenced(redis: Redis, k: ClusterKeys, token: string, entries: JournalEntry[]): Promise<string[]> {
   if (entries.length === 0) return [];
-  const res = await scripted(redis).syAppend(k.leader, k.log, token, k.wake, ...entries.map((e) => JSON.stringify(e)));
-  if (typeof res === 'number') throw new LeaseLostError();
-  return res;
+  // -1: the lease is not ours (LeaseLostError)
+  return checkScriptResult(await scripted(redis).syAppend(k.leader, k.log, token, k.wake, ...entries.map((e) => JSON.stringify(e))));
 }
 
 export interface JournalRecord {
@@ -29,7 +28,7 @@ export function toRecords(raw: Array<[string, string]>): JournalRecord[] {
 
 /**
  * Read a stream after `afterId` (exclusive), at most `count` entries, as [id, "e" field]
- * pairs; an oversized entry never leaves Redis (see range-1 in scripts.ts).
+ * pairs; an oversized entry never leaves Redis (see src/bus/lua/range-1.lua).
  */
 export async function readStream(redis: Redis, stream: string, afterId: string, count: number): Promise<Array<[string, string]>> {
   return scripted(redis).syRange(stream, afterId === '0' ? '0-0' : afterId, count, MAX_ENTRY_BYTES);

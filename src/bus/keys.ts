@@ -2,18 +2,17 @@
  * Redis key names. `{c}` is the cluster name inside a hash tag, so every key of one
  * cluster lives in one Redis Cluster slot.
  */
+import { SwitchyardError } from '../errors.js';
+
 const CLUSTER_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/** A cluster name must stay inside its hash tag: no braces, no colons (the config schema says the same). */
 export function assertClusterName(name: string): void {
-  if (!CLUSTER_NAME.test(name)) throw new Error(`invalid cluster name ${JSON.stringify(name)}: use 1-64 of A-Z a-z 0-9 _ . -`);
-}
-
-export function assertNodeId(id: string): void {
-  if (!NODE_ID.test(id)) throw new Error(`invalid node id ${JSON.stringify(id)}: use 1-64 of A-Z a-z 0-9 _ . -`);
+  if (!CLUSTER_NAME.test(name)) throw new SwitchyardError('CONFIG_INVALID', `invalid cluster name ${JSON.stringify(name)}: use 1-64 of A-Z a-z 0-9 _ . -`);
 }
 
 export function keys(cluster: string) {
+  assertClusterName(cluster);
   const base = `sy:{${cluster}}`;
   return {
     obs: `${base}:obs`,
@@ -29,6 +28,12 @@ export function keys(cluster: string) {
     /** the journal's primary `{ id, host, port }`, even while it is down (agents read it) */
     primary: `${base}:primary`,
     snapshot: `${base}:snapshot`,
+    /** PUBLISHed by the leader (payload: a node id, or '*') when it waits on a fresh observation: agents probe at once */
+    probe: `${base}:probe`,
+    /** timing trace of operations (see trace.ts), capped */
+    trace: `${base}:trace`,
+    /** hash node → boots counted (HINCRBY at agent start): orders an agent's boots without comparing wall clocks */
+    boots: `${base}:boots`,
     /** BullMQ prefix: queue `<node>` lives at `sy:{c}:node:<node>:*` */
     queuePrefix: `${base}:node`,
   };

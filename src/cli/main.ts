@@ -10,21 +10,27 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { HarnessError } from '../sandbox/errors.js';
-import { Sandbox, cliEntry, fetchRouting, readSandboxFile, sandboxDown, type SandboxOptions } from '../sandbox/deploy.js';
+import { mongoSandboxRefusal } from '../sandbox/binaries.js';
+import { SANDBOX_ENGINES, Sandbox, assertDirUsable, cliEntry, fetchRouting, readSandboxFile, removeSandboxDir, sandboxDown, sandboxIdentity, validateSandboxOptions, type SandboxOptions } from '../sandbox/deploy.js';
 import { isProcessAlive } from '../sandbox/proc.js';
 import { ConfigError } from '../config/load.js';
+import { stripCredentials } from '../log.js';
 import { StartupError } from '../errors.js';
-import { runCtl } from './ctl.js';
+import { CTL_COMMANDS, runCtl } from './ctl.js';
+import { HELP, asInvoked, version } from './help.js';
 
 const USAGE = `usage:
-  switchyard sandbox up [--engine postgres|redis] [--replicas N] [--sync] [--coordinators N]
-                        [--api-port P] [--dir D] [--detach]
+  switchyard sandbox up [--engine ${SANDBOX_ENGINES.join('|')}] [--replicas N] [--sync] [--coordinators N]
+                        [--api-port P] [--dir D] [--detach] [--keep]
   switchyard sandbox down [--dir D] [--keep]
   switchyard sandbox status [--dir D]
-  switchyard agent [--config FILE]          (or SWITCHYARD_* environment variables)
-  switchyard coordinator [--config FILE]
-  switchyard ctl list|events [--follow]|history|explain <op>|switchover [--to N]|failover --to N|pause|resume
-                 [--api URL] [--cluster NAME]`;
+  switchyard agent [--config FILE]          (YAML or JSON; SWITCHYARD_* environment variables win)
+  switchyard coordinator [--config FILE] [--sentinel-port P]
+  switchyard check --config FILE [--connect] [--daemon agent|coordinator]
+  switchyard ctl list|events|history|explain <op>|switchover [--to N]|failover --to N|pause|resume
+                 [--api URL] [--cluster NAME] [--token T] [--json]
+  switchyard --version
+\`switchyard <command> --help\` for more.`;
 
 export class UsageError extends Error {}
 
@@ -33,13 +39,27 @@ const DEFAULT_DIR = '.switchyard/sandbox';
 function int(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n)) throw new UsageError(`--${name} ${JSON.stringify(v)} is not a whole number`);
+  if (v.trim() === '' || !Number.isInteger(n)) throw new UsageError(`--${name} ${JSON.stringify(v)} is not a whole number`);
   return n;
+}
+
+/** `--replicas -1` is read by parseArgs as a missing value: take a negative number as the value. */
+function negativeValues(argv: string[], names: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (names.includes(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 async function sandboxUp(argv: string[]): Promise<void> {
   const { values } = parseArgs({
-    args: argv,
+    args: negativeValues(argv, ['--replicas', '--coordinators', '--api-port']),
     options: {
       engine: { type: 'string', default: 'postgres' },
       replicas: { type: 'string' },
@@ -55,9 +75,12 @@ async function sandboxUp(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (values.engine !== 'postgres' && values.engine !== 'redis') throw new UsageError(`--engine ${values.engine}: use postgres or redis`);
+  // (MongoDB: one line naming the missing mongod; the sandbox does not spawn replica sets)
+  if (values.engine === 'mongodb') mongoSandboxRefusal();
+  const engine = SANDBOX_ENGINES.find((e) => e === values.engine);
+  if (!engine) throw new UsageError(`--engine ${values.engine}: not an engine the sandbox runs; use ${SANDBOX_ENGINES.join(' or ')}`);
   const opts: SandboxOptions = {
-    engine: values.engine,
+    engine,
     replicas: int('replicas', values.replicas, 2),
     sync: values.sync,
     coordinators: int('coordinators', values.coordinators, 2),
@@ -65,7 +88,17 @@ async function sandboxUp(argv: string[]): Promise<void> {
     dir: values.dir,
     cluster: values.cluster,
   };
-  if (values.settings) opts.settings = JSON.parse(values.settings) as Record<string, number | boolean | string>;
+  if (values.settings) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(values.settings);
+    } catch {
+      throw new UsageError(`--settings ${JSON.stringify(values.settings)} is not valid JSON (e.g. '{"failAfterMs":2000}')`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--settings must be a JSON object, e.g. \'{"failAfterMs":2000}\'');
+    opts.settings = parsed as Record<string, number | boolean | string>;
+  }
+  validateSandboxOptions(opts);
   if (values.detach) return detach(argv, opts);
 
   const sandbox = new Sandbox(opts);
@@ -74,11 +107,15 @@ async function sandboxUp(argv: string[]): Promise<void> {
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
-    console.log('stopping the sandbox…');
+    const removing = !values.supervise && !values.keep;
+    console.log(removing ? `stopping the sandbox and removing its data in ${path.resolve(opts.dir)}…` : 'stopping the sandbox (its data stays)…');
     sandbox
       .down()
       .then(() => {
-        if (!values.supervise && !values.keep) fs.rmSync(path.resolve(opts.dir), { recursive: true, force: true });
+        if (removing) {
+          const who = sandboxIdentity(opts.dir);
+          if (who.ok) removeSandboxDir(path.resolve(opts.dir), who.marker);
+        }
         process.exit(0);
       })
       .catch(() => process.exit(1));
@@ -93,16 +130,15 @@ async function sandboxUp(argv: string[]): Promise<void> {
   console.log(`  nodes:   ${file.nodes.map((n) => `${n.id}@${n.host}:${n.port}`).join('  ')}`);
   console.log(`  details: ${path.join(path.resolve(opts.dir), 'sandbox.json')}`);
   if (values.supervise) console.log('SANDBOX READY');
-  else console.log('press Ctrl-C to stop it (or run `switchyard sandbox down` from another shell)');
+  else if (values.keep) console.log('press Ctrl-C to stop it (--keep: its data stays in the directory)');
+  else console.log(asInvoked('press Ctrl-C to stop it and REMOVE its data (start with --keep to keep it), or run `switchyard sandbox down` from another shell'));
   // stay in the foreground: the children keep the event loop alive
 }
 
 /** Start a supervisor in the background and return once the sandbox is healthy. */
 async function detach(argv: string[], opts: SandboxOptions): Promise<void> {
   const dir = path.resolve(opts.dir);
-  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
-    throw new HarnessError('DIR_EXISTS', `${dir} already exists: run \`switchyard sandbox down --dir ${opts.dir}\` or choose another --dir`);
-  }
+  assertDirUsable(dir, opts.dir);
   const logFile = path.join(os.tmpdir(), `switchyard-supervisor-${process.pid}-${Date.now()}.log`);
   const fd = fs.openSync(logFile, 'a');
   const args = [cliEntry(), 'sandbox', 'up', ...argv.filter((a) => a !== '--detach'), '--supervise'];
@@ -128,12 +164,14 @@ async function detach(argv: string[], opts: SandboxOptions): Promise<void> {
       } catch {
         // keep the temp log
       }
-      console.log(`running in the background (supervisor pid ${child.pid}); stop it with: switchyard sandbox down --dir ${opts.dir}`);
+      console.log(asInvoked(`running in the background (supervisor pid ${child.pid}); stop it with \`switchyard sandbox down --dir ${opts.dir}\``));
       return;
     }
     if (child.pid === undefined || !isProcessAlive(child.pid)) {
       flush();
-      throw new HarnessError('SANDBOX_FAILED', `the sandbox did not start (log: ${logFile})`);
+      // everything it wrote is printed above: no log file is left behind in the temp directory
+      fs.rmSync(logFile, { force: true });
+      throw new HarnessError('SANDBOX_FAILED', 'the sandbox did not start (its output is above)');
     }
   }
 }
@@ -148,17 +186,48 @@ async function sandboxStatus(argv: string[]): Promise<void> {
   }
   const alive = (pid: number): string => (isProcessAlive(pid) ? `${pid} up` : `${pid} down`);
   console.log(`cluster ${file.cluster} (${file.engine})  api ${file.api}`);
-  console.log(`  redis        ${file.redis}  pid ${alive(file.redisPid)}`);
+  console.log(`  redis        ${stripCredentials(file.redis)}  pid ${alive(file.redisPid)}`);
   for (const c of file.coordinators) console.log(`  coordinator  ${c.id}  ${c.api}  pid ${alive(c.pid)}`);
   for (const n of file.nodes) {
     const role = table?.primary?.id === n.id ? 'primary' : table?.replicas.find((r) => r.id === n.id)?.healthy ? 'replica' : 'unhealthy';
-    console.log(`  node         ${n.id}  ${n.host}:${n.port}  ${role}  agent pid ${alive(n.agentPid)}`);
+    const seen = table?.nodes?.find((x) => x.id === n.id);
+    const why = seen && role === 'unhealthy' ? ` (${seen.phase}: ${seen.reason})` : '';
+    console.log(`  node         ${n.id}  ${n.host}:${n.port}  ${role}${why}  agent pid ${alive(n.agentPid)}`);
   }
   if (!table) console.log('  (the API did not answer)');
 }
 
+/** The help key of the command argv runs (`ctl switchover`, `agent`, …), '' when none. */
+function commandOf(argv: string[]): string {
+  const [cmd, sub] = argv.filter((a) => !a.startsWith('-'));
+  if (cmd && sub && HELP[`${cmd} ${sub}`]) return `${cmd} ${sub}`;
+  return cmd && HELP[cmd] ? cmd : '';
+}
+
+/** The help key for argv when it asks for help (-h, --help, or `help …`), else null. */
+function helpFor(argv: string[]): string | null {
+  const words = argv[0] === 'help' ? argv.slice(1) : argv;
+  const asked = argv[0] === 'help' || argv.length === 0 || argv.some((a) => a === '--help' || a === '-h');
+  if (!asked) return null;
+  return commandOf(words);
+}
+
 async function main(argv: string[]): Promise<void> {
+  const help = helpFor(argv);
+  if (help !== null) {
+    console.log(asInvoked(HELP[help]!));
+    return;
+  }
+  if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
+    console.log(version());
+    return;
+  }
   const [cmd, sub, ...rest] = argv;
+  // a command that needs a subcommand, given none: its help, as for `switchyard` alone
+  if ((cmd === 'sandbox' || cmd === 'ctl') && sub === undefined) {
+    console.log(asInvoked(HELP[cmd]!));
+    return;
+  }
   switch (cmd) {
     case 'sandbox':
       if (sub === 'up') return sandboxUp(rest);
@@ -168,40 +237,46 @@ async function main(argv: string[]): Promise<void> {
         return sandboxDown(values.dir, values.keep, (l) => console.log(l));
       }
       if (sub === 'status') return sandboxStatus(rest);
-      throw new UsageError(`unknown sandbox command ${JSON.stringify(sub ?? '')}`);
+      throw new UsageError(`unknown sandbox command ${JSON.stringify(sub ?? '')}: use up, down or status`);
     case 'agent': {
       const { values } = parseArgs({ args: sub ? [sub, ...rest] : rest, options: { config: { type: 'string' } } });
       const { runAgent } = await import('../../agent/main.js');
       return runAgent(values.config);
     }
     case 'coordinator': {
-      const { values } = parseArgs({ args: sub ? [sub, ...rest] : rest, options: { config: { type: 'string' } } });
+      const { values } = parseArgs({ args: sub ? [sub, ...rest] : rest, options: { config: { type: 'string' }, 'sentinel-port': { type: 'string' } } });
       const { runCoordinator } = await import('../../coordinator/main.js');
-      return runCoordinator(values.config);
+      return runCoordinator(values.config, values['sentinel-port'] !== undefined ? { sentinelPort: int('sentinel-port', values['sentinel-port'], 0) } : {});
+    }
+    case 'check': {
+      const { runCheck } = await import('../config/check.js');
+      process.exitCode = await runCheck(sub ? [sub, ...rest] : rest);
+      return;
     }
     case 'ctl':
+      if (!sub || !CTL_COMMANDS.includes(sub)) throw new UsageError(`unknown ctl command ${JSON.stringify(sub ?? '')}: use ${CTL_COMMANDS.join(', ')}`);
       return runCtl(sub, rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
-      return;
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
   }
 }
 
+const isParseError = (err: unknown): boolean => ['ERR_PARSE_ARGS_UNKNOWN_OPTION', 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE', 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL'].includes((err as { code?: string }).code ?? '');
+
 function isExpected(err: unknown): boolean {
-  return err instanceof HarnessError || err instanceof ConfigError || err instanceof StartupError || err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' || (err as { name?: string }).name === 'CtlError';
+  return err instanceof HarnessError || err instanceof ConfigError || err instanceof StartupError || err instanceof UsageError || isParseError(err) || (err as { name?: string }).name === 'CtlError';
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
+const argv = process.argv.slice(2);
+main(argv).catch((err: unknown) => {
   if (isExpected(err)) {
-    console.error(`switchyard: ${(err as Error).message}`);
-    if (err instanceof UsageError) console.error(USAGE);
+    console.error(asInvoked(`switchyard: ${(err as Error).message}`));
+    if (err instanceof UsageError) console.error(asInvoked(USAGE));
+    // a flag the command does not take: point at the command's own help
+    if (isParseError(err)) console.error(asInvoked(`see \`switchyard ${commandOf(argv) ? `${commandOf(argv)} ` : ''}--help\` for its options`));
   } else {
     console.error(err);
   }
-  process.exit(1);
+  // a bad configuration exits 2 (as the issue asks: scripts can tell it from a failure)
+  process.exit(err instanceof ConfigError ? 2 : 1);
 });

@@ -5,3 +5,5 @@ export * from './evolve.js';
 export * from './decide.js';
 export * from './routing.js';
 export * from './snapshot.js';
+export * from './machine.js';
+export * from './positions.js';

@@ -45,6 +45,20 @@ export interface Settings {
    * Either way, a crashed primary with no failover candidate is restarted in place.
    */
   policy: 'failover' | 'restart-first';
+  /**
+   * A switchover first marks the primary `draining` in the routing table for this long
+   * (clients start no new transaction there and hold new writes; those in flight
+   * finish), then demotes it. 0: demote at once.
+   */
+  switchoverDrainMs: number;
+  /**
+   * A node its agent promoted may stay primary this long while the leader's published key
+   * still predates the operation (the leader has not published since). Once the agent has
+   * read a key naming the operation, the grace ends with the operation.
+   */
+  promotedGraceMs: number;
+  /** A coordinator that has not read the streams for this long names no primary to anyone (the API answers 503). */
+  staleAfterMs: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -60,8 +74,23 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   peerRefusedAfterMs: 1_000,
   synchronous: false,
   policy: 'failover',
+  switchoverDrainMs: 0,
+  promotedGraceMs: 30_000,
+  staleAfterMs: 2_000,
 });
 
 export function withDefaults(partial: Partial<Settings> | undefined): Settings {
   return { ...DEFAULT_SETTINGS, ...(partial ?? {}) };
+}
+
+/**
+ * The longest an agent cut off from Redis keeps its primary writable: fenceAfterMs, or
+ * while a standby keeps replying, twice that at most. The leader cannot see a standby's
+ * replies (a restarted or paused leader may not have heard of the primary's loss at all),
+ * so it counts a silent primary's lease as over on its agent's word alone only this long
+ * (plus fenceMarginMs) after its last report: the agent and the leader agree by
+ * construction.
+ */
+export function selfFenceCapMs(fenceAfterMs: number): number {
+  return 2 * fenceAfterMs;
 }

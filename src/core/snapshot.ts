@@ -24,11 +24,12 @@ export interface Snapshot {
 export function journalLayer(state: ClusterState): ClusterState {
   const op = state.operation;
   const sr = state.syncRequest;
+  const { setView: _view, ...rest } = state;
   return {
-    ...state,
+    ...rest,
     soft: {},
     commands: {},
-    operation: op ? { ...op, promoteResult: null, demoteResult: null } : null,
+    operation: op ? { ...op, promoteResult: null, demoteResult: null, fenceResult: null } : null,
     syncRequest: sr ? { ...sr, appliedLsn: null, failed: null } : null,
   };
 }
@@ -42,5 +43,8 @@ export function fromSnapshot(raw: unknown, cluster: string): ClusterState | null
   const s = raw as Partial<Snapshot> | null;
   if (!s || s.v !== SNAPSHOT_VERSION || s.cluster !== cluster || typeof s.logId !== 'string' || !s.state) return null;
   // fields added after the snapshot was written take their initial values
-  return { ...initialState(cluster, s.state.engine), ...s.state, soft: {}, commands: {}, logId: s.logId };
+  const op = s.state.operation;
+  const operation = op ? { ...op, deposed: op.deposed ?? null, fenceResult: null } : null;
+  const { setView: _view, ...restored } = s.state;
+  return { ...initialState(cluster, s.state.engine), ...restored, operation, soft: {}, commands: {}, logId: s.logId };
 }

@@ -9,8 +9,11 @@
  */
 import type { Command, JobResult, Observation } from '../events/observation.js';
 import type { JournalEntry } from '../events/journal.js';
+import type { EngineName } from '../engines/types.js';
+import type { JournalSet, SetView } from './set.js';
 
-export type Engine = 'postgres' | 'redis' | 'mongodb';
+/** The cluster's engine: its positions are read with that engine's codec (src/engines/positions.ts). */
+export type Engine = EngineName;
 
 export interface NodeInfo {
   id: string;
@@ -24,6 +27,12 @@ export interface NodeInfo {
   role: 'primary' | 'replica';
   /** journal time of its newest promotion */
   promotedAt: number | null;
+  /**
+   * journal time of the newest promotion asked of it (promotion.requested), moved to the
+   * operation's end when that ended unconfirmed: until it reports after that, the
+   * promotion may have happened all the same
+   */
+  promotionAskedAt?: number | null;
   /**
    * journal time of the newest demotion asked of it (switchover), or of the abort that
    * left it in doubt: its reports from before no longer tell its role
@@ -51,15 +60,28 @@ export interface SoftNode {
    * `lsn: null`, but failover still needs the old primary's last known position
    */
   lastLsn: string | null;
+  /**
+   * the newest replication history this node reported (`obs.history`, and the one it
+   * continues): its lastLsn is a position on it (engines without histories: absent)
+   */
+  lastHistory?: { id: string; prev: string | null } | null;
   /** receivedAt of the first observation reporting the current role */
   roleSince: number;
+  /**
+   * receivedAt of the first observation of the current streak reporting its peer (the
+   * same node) unreachable, after one reporting it reachable: that peer, perhaps a
+   * standby keeping the primary writable without Redis, lost it no later than this
+   * (null: no such streak, or not seen to start)
+   */
+  peerUnreachableSince?: number | null;
 }
 
 /**
- * failover:   promoting
- * switchover: demoting → catching-up → promoting
+ * failover:   fencing → promoting (fencing skipped when the old primary is known dead,
+ *             or its lease has run out)
+ * switchover: draining → demoting → catching-up → promoting
  */
-export type OperationPhase = 'demoting' | 'catching-up' | 'promoting';
+export type OperationPhase = 'fencing' | 'draining' | 'demoting' | 'catching-up' | 'promoting';
 
 export interface Operation {
   id: string;
@@ -70,8 +92,15 @@ export interface Operation {
   manual: boolean;
   startedAt: number;
   phase: OperationPhase;
+  /**
+   * failover: the old primary, deposed by failover.started. Nothing is promoted until it
+   * is fenced (its agent's report), known dead, or its lease has run out.
+   */
+  deposed: string | null;
+  /** the fence job's reported result (soft, like promoteResult) */
+  fenceResult: Pick<JobResult, 'ok' | 'code' | 'message'> | null;
   /** the promote job's reported result, when the agent has reported it */
-  promoteResult: Pick<JobResult, 'ok' | 'code' | 'message' | 'lsn'> | null;
+  promoteResult: Pick<JobResult, 'ok' | 'code' | 'message' | 'lsn' | 'timeline'> | null;
   /** switchover: the demote job's reported result */
   demoteResult: Pick<JobResult, 'ok' | 'code' | 'message' | 'lsn'> | null;
   /** switchover: the LSN the target must have received before it is promoted */
@@ -104,10 +133,14 @@ export interface HandledCommand {
   id: string;
   /** why it was refused, when it was */
   rejected: string | null;
+  /** the operation it started (fo-N, so-N), when it started one */
+  operationId?: string;
 }
 
 export interface PendingCommand extends Command {
   receivedAt: number;
+  /** its id in the command stream */
+  streamId?: string;
 }
 
 export interface HistoryItem {
@@ -158,6 +191,12 @@ export interface ClusterState {
   commands: Readonly<Record<string, PendingCommand>>;
   /** commands the journal has answered (bounded): a command is never carried out twice */
   handledCommands: readonly HandledCommand[];
+  /** the command stream id of the last command the journal answered: a restarted coordinator reads on from there */
+  commandsReadTo: string | null;
+  /** an engine that elects itself (MongoDB): the set as the journal knows it (src/core/set.ts) */
+  replicaSet?: JournalSet;
+  /** … and as the members' newest observations show it, with the facts not yet journaled (soft) */
+  setView?: SetView;
 }
 
 export function initialState(cluster: string, engine: Engine = 'postgres'): ClusterState {
@@ -182,6 +221,7 @@ export function initialState(cluster: string, engine: Engine = 'postgres'): Clus
     syncRequest: null,
     commands: {},
     handledCommands: [],
+    commandsReadTo: null,
   };
 }
 

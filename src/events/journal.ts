@@ -62,9 +62,22 @@ export const FailoverStarted = entry('failover.started', {
   manual: Type.Boolean(),
   /** the operator's command that started it, if any */
   commandId: Type.Optional(OpId),
+  /** … and its id in the command stream: a restarted coordinator reads commands after the last one consumed */
+  commandStreamId: Type.Optional(Type.String({ maxLength: 64 })),
   lostBytes: Type.Integer({ minimum: 0 }),
   evidence: Type.Array(Evidence, { maxItems: 64 }),
+  /**
+   * failover: the old primary, deposed. It must not take a write from here on: the
+   * leader fences it (fence.requested) before it promotes anyone, unless it is known dead
+   * or its lease has run out. Absent in journals written before fence-before-promote.
+   */
+  deposed: Type.Optional(Type.Union([Id, Type.Null()])),
 });
+/**
+ * Failover: the deposed primary's agent is asked to fence it (read-only and end its
+ * sessions, or SIGKILL the whole instance when it does not answer) before the promotion.
+ */
+export const FenceRequested = entry('fence.requested', { operationId: OpId, node: Id, reason: Type.String({ maxLength: 500 }), jobId: Type.String() });
 export const PromotionRequested = entry('promotion.requested', { operationId: OpId, node: Id, jobId: Type.String() });
 export const PromotionSucceeded = entry('promotion.succeeded', {
   operationId: OpId,
@@ -98,6 +111,8 @@ export const FollowRequested = entry('follow.requested', {
 });
 export const FailoverCompleted = entry('failover.completed', {
   operationId: OpId,
+  /** which operation ended: failover.* entries cover switchovers too (absent in entries written before it was added) */
+  kind: Type.Optional(Type.Union([Type.Literal('failover'), Type.Literal('switchover')])),
   outcome: Type.Union([Type.Literal('success'), Type.Literal('failed'), Type.Literal('aborted')]),
   durationMs: Type.Number({ minimum: 0 }),
   reason: Type.String({ maxLength: 500 }),
@@ -108,13 +123,20 @@ export const FailoverBlocked = entry('failover.blocked', {
   evidence: Type.Array(Evidence, { maxItems: 64 }),
 });
 export const NodeFenced = entry('node.fenced', { node: Id, reason: Type.String({ maxLength: 500 }) });
-export const Paused = entry('cluster.paused', { by: Type.String({ maxLength: 128 }), commandId: Type.Optional(OpId) });
-export const Resumed = entry('cluster.resumed', { by: Type.String({ maxLength: 128 }), commandId: Type.Optional(OpId) });
+export const Paused = entry('cluster.paused', {
+  by: Type.String({ maxLength: 128 }),
+  commandId: Type.Optional(OpId),
+  commandStreamId: Type.Optional(Type.String({ maxLength: 64 })),
+  /** a set that elects itself: elections frozen on its secondaries for this long (replSetFreeze) */
+  freezeSecs: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+export const Resumed = entry('cluster.resumed', { by: Type.String({ maxLength: 128 }), commandId: Type.Optional(OpId), commandStreamId: Type.Optional(Type.String({ maxLength: 64 })) });
 /** An operator's command that cannot be carried out, and why. */
 export const CommandRejected = entry('command.rejected', {
   commandId: OpId,
   action: Type.String({ maxLength: 32 }),
   reason: Type.String({ maxLength: 1000 }),
+  commandStreamId: Type.Optional(Type.String({ maxLength: 64 })),
 });
 /** The leader asks the agent of a crashed primary to start it again in place. */
 export const RestartRequested = entry('restart.requested', { operationId: OpId, node: Id, reason: Type.String({ maxLength: 500 }), jobId: Type.String() });
@@ -148,6 +170,38 @@ export const DemotionSucceeded = entry('demotion.succeeded', {
 });
 /** An operation changes its target (a switchover whose target could not catch up rolls back to the old primary). */
 export const OperationRetargeted = entry('operation.retargeted', { operationId: OpId, to: Id, reason: Type.String({ maxLength: 500 }) });
+/**
+ * A replica set that elects itself (MongoDB): a change switchyard observed, with its
+ * evidence (the facts of src/engines/mongo/topology.ts). `election` names the new primary
+ * (the journal adopts it), `step-down` the primary that no longer is one; `stale-primary`
+ * a member claiming primary with an older (electionId, setVersion): never routed.
+ */
+export const SetChanged = entry('set.changed', {
+  fact: Type.Union(['election', 'step-down', 'stale-primary', 'member-added', 'member-removed', 'member-stuck', 'set-name-mismatch'].map((f) => Type.Literal(f))),
+  /** the member's address (host:port) */
+  member: Type.String({ maxLength: 300 }),
+  /** the registered node at that address, if any */
+  node: Type.Union([Id, Type.Null()]),
+  /** election: the former primary's address */
+  previous: Type.Optional(Type.Union([Type.String({ maxLength: 300 }), Type.Null()])),
+  electionId: Type.Optional(Type.Union([Type.String({ maxLength: 24 }), Type.Null()])),
+  setVersion: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  term: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  /** step-down, member-stuck: the state it reports */
+  state: Type.Optional(Type.String({ maxLength: 32 })),
+  /** member-stuck: for how long, ms */
+  forMs: Type.Optional(Type.Number({ minimum: 0 })),
+  /** election: the members by the new primary's word, and the set's name */
+  hosts: Type.Optional(Type.Array(Type.String({ maxLength: 300 }), { maxItems: 64 })),
+  setName: Type.Optional(Type.String({ maxLength: 128 })),
+  /** election: a change of primary the set made by itself is a history item (a failover, fo-N); its id, when the former primary was last seen as primary (ms), and why */
+  operationId: Type.Optional(Type.String({ maxLength: 64 })),
+  since: Type.Optional(Type.Number({ minimum: 0 })),
+  reason: Type.Optional(Type.String({ maxLength: 500 })),
+  /** one-off facts (stale primary, stuck member, set-name mismatch): journaled once per key */
+  key: Type.Optional(Type.String({ maxLength: 400 })),
+  evidence: Type.String({ maxLength: 1000 }),
+});
 export const EntryRejected = entry('entry.rejected', {
   stream: Type.String({ maxLength: 128 }),
   id: Type.String({ maxLength: 64 }),
@@ -161,6 +215,7 @@ export const JournalEntry = Type.Union([
   HealthChanged,
   RoleChanged,
   FailoverStarted,
+  FenceRequested,
   PromotionRequested,
   PromotionSucceeded,
   PromotionFailed,
@@ -180,6 +235,7 @@ export const JournalEntry = Type.Union([
   SyncChanged,
   RestartRequested,
   FailoverLoss,
+  SetChanged,
 ]);
 export type JournalEntry = Static<typeof JournalEntry>;
 export type JournalType = JournalEntry['type'];

@@ -5,6 +5,7 @@
  * and `(bootId, seq)` lets the pure layer drop stale or reordered ones.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { JOB_CODE_LIST } from '../errors.js';
 
 export const ProbeError = Type.Union([
   Type.Literal('refused'), // nothing listens: definitive
@@ -49,12 +50,45 @@ export const PeerView = Type.Object({
 });
 export type PeerView = Static<typeof PeerView>;
 
+/**
+ * MongoDB only: what the member's `hello` and `replSetGetStatus` said beyond the
+ * engine-neutral fields (src/engines/mongo/observation.ts). Optional: other engines'
+ * observations, and those written before it, stay valid.
+ */
+const NullableString = (maxLength: number) => Type.Union([Type.String({ maxLength }), Type.Null()]);
+export const MongoFields = Type.Object({
+  /** its own state: PRIMARY, SECONDARY, RECOVERING, ROLLBACK, ARBITER, ... */
+  state: Type.String({ maxLength: 32 }),
+  secondary: Type.Optional(Type.Boolean()),
+  arbiterOnly: Type.Optional(Type.Boolean()),
+  setName: NullableString(128),
+  setVersion: Type.Union([Type.Integer(), Type.Null()]),
+  /** hex of the electionId (a primary's) */
+  electionId: NullableString(24),
+  term: Type.Union([Type.Integer(), Type.Null()]),
+  /** ms since epoch of its last write (hello lastWrite.lastWriteDate) */
+  lastWriteDate: Type.Union([Type.Number(), Type.Null()]),
+  hosts: Type.Array(Type.String({ maxLength: 300 }), { maxItems: 64 }),
+  passives: Type.Optional(Type.Array(Type.String({ maxLength: 300 }), { maxItems: 64 })),
+  arbiters: Type.Optional(Type.Array(Type.String({ maxLength: 300 }), { maxItems: 64 })),
+  primary: NullableString(300),
+  me: NullableString(300),
+  tags: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 256 }))),
+  /** the members as replSetGetStatus lists them */
+  members: Type.Array(Type.Object({ name: Type.String({ maxLength: 300 }), state: Type.String({ maxLength: 32 }), health: Type.Number(), lagMs: Type.Union([Type.Number(), Type.Null()]) }), { maxItems: 64 }),
+  /** the agent's probe interval: the heartbeat of the server-selection staleness formula */
+  probeIntervalMs: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+export type MongoFields = Static<typeof MongoFields>;
+
 export const ObservationV1 = Type.Object({
   type: Type.Literal('obs'),
   v: Type.Literal(1),
   node: Type.String({ minLength: 1, maxLength: 128 }),
   bootId: Type.String({ minLength: 1, maxLength: 64 }),
   seq: Type.Integer({ minimum: 0 }),
+  /** this boot's number (a Redis counter per node, taken at agent start): orders boots without clocks */
+  bootSeq: Type.Optional(Type.Integer({ minimum: 1 })),
   /** agent wall clock, ms since epoch: informational, never compared across hosts */
   at: Type.Number(),
   host: Type.String({ maxLength: 255 }),
@@ -87,8 +121,36 @@ export const ObservationV1 = Type.Object({
   walEnd: Type.Optional(Type.String({ maxLength: 32 })),
   /** primary on a timeline > 1: where that timeline forked off (its history file) */
   forkLsn: Type.Optional(Type.String({ maxLength: 32 })),
+  /**
+   * the agent keeps its node out of rotation, and why (e.g. a former primary that
+   * pg_rewind could not rejoin while re-cloning is off): only an operator brings it back
+   */
+  outOfRotation: Type.Optional(Type.String({ maxLength: 500 })),
+  /**
+   * the agent's own fenceAfterMs: a primary whose agent cannot reach Redis this long fences
+   * itself. The core waits for the largest of this and its own setting (plus the margin).
+   */
+  fenceAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** a promote job is running (its operation id): a report of the node as a replica may be overtaken */
+  promoting: Type.Optional(Type.String({ maxLength: 128 })),
+  /**
+   * the replication history the node's position is on, where the engine names one (Redis
+   * `master_replid`): positions compare only on one history, so a failover promotes only a
+   * replica on the primary's (see src/core/rules/candidate.ts)
+   */
+  history: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  /** the history this one continues up to its fork, where the engine tells it (Redis `master_replid2` of a promoted node) */
+  historyPrev: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  /** MongoDB: the set as this member sees it */
+  mongo: Type.Optional(MongoFields),
 });
 export type Observation = Static<typeof ObservationV1>;
+
+/** The actions a job asks of an agent (the engine seam's actions that run as jobs). */
+/** (`switchover`: an engine that elects itself steers a planned hand-over on the old primary's agent: MongoDB replSetStepDown) */
+/** (`freeze`: pause/resume of such a set freezes/unfreezes elections on its secondaries: MongoDB replSetFreeze) */
+export const JOB_ACTIONS = ['promote', 'demote', 'follow', 'rejoin', 'fence', 'unfence', 'sync', 'restart', 'switchover', 'freeze'] as const;
+export type JobActionName = (typeof JOB_ACTIONS)[number];
 
 /** An agent's report of a job it ran (or refused). */
 export const JobResultV1 = Type.Object({
@@ -100,14 +162,16 @@ export const JobResultV1 = Type.Object({
   jobId: Type.String({ maxLength: 256 }),
   epoch: Type.Integer({ minimum: 0 }),
   operationId: Type.String({ maxLength: 128 }),
-  action: Type.String({ maxLength: 32 }),
+  action: Type.Union(JOB_ACTIONS.map((a) => Type.Literal(a))),
   ok: Type.Boolean(),
-  /** machine code for a refusal or failure, e.g. 'stale-epoch' */
-  code: Type.Optional(Type.String({ maxLength: 64 })),
+  /** why it was refused or failed: a code of the catalogue's JOB_CODES (src/errors.ts), e.g. 'stale-epoch' */
+  code: Type.Optional(Type.Union(JOB_CODE_LIST.map((c) => Type.Literal(c)))),
   message: Type.Optional(Type.String({ maxLength: 1000 })),
   durationMs: Type.Number({ minimum: 0 }),
   /** demote: the shutdown checkpoint LSN a switchover target must reach */
   lsn: Type.Optional(Type.String({ maxLength: 32 })),
+  /** promote: the timeline the node is on once promoted */
+  timeline: Type.Optional(Type.Integer({ minimum: 1 })),
 });
 export type JobResult = Static<typeof JobResultV1>;
 
@@ -121,6 +185,8 @@ export const CommandV1 = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' }),
   action: Type.Union([Type.Literal('pause'), Type.Literal('resume'), Type.Literal('switchover'), Type.Literal('failover')]),
   to: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /** pause of a set that elects itself (MongoDB): no secondary may be elected for this long (replSetFreeze) */
+  freezeSecs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
   by: Type.String({ maxLength: 128 }),
   at: Type.Number(),
 });

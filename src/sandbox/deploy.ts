@@ -6,92 +6,48 @@
  * of Redis, the agents and the coordinators; the agents are the parents of the
  * postmasters. Nothing is daemonized, so every exit is seen and reaped.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HarnessError } from './errors.js';
 import { assertPortFree, freePorts } from './ports.js';
-import { cloneReplica, initPrimary, spawnPostgres, stopPostgres, waitReady } from './postgres.js';
+import { stopPostgres } from './postgres.js';
 import { isProcessAlive, killAndWait, ensureTraversable } from './proc.js';
 import { spawnRedis, stopRedis, waitRedisReady } from './redis.js';
 import { findPgBin, findRedisServer } from './binaries.js';
+import { AGENT_ROLE, REDIS_ACL_USER, REPLICATION_ROLE, writeSandboxSecrets } from './secrets.js';
+import { arrangeRedisNodes, redisNodeIds, redisPidFile, sweepRedisNodes } from './redis-nodes.js';
+import { assertDirUsable, MARKER_FILE, readSandboxFile, removeSandboxDir, sandboxFilePath, sandboxIdentity, validateSandboxOptions } from './sandbox-file.js';
+import type { Progress, SandboxFile, SandboxMarker, SandboxNode, SandboxOptions } from './sandbox-file.js';
+import { spawnDaemon, timed, waitHealthy, type ChildInfo } from './children.js';
+import { initPostgres, type Auth } from './init-postgres.js';
 
-export interface SandboxOptions {
-  engine: 'postgres' | 'redis';
-  replicas: number;
-  sync: boolean;
-  coordinators: number;
-  apiPort: number;
-  dir: string;
-  cluster: string;
-  /** coordinator settings overrides (tests) */
-  settings?: Record<string, number | boolean | string>;
-  probeIntervalMs?: number;
-  leaseTtlMs?: number;
-}
-
-export interface SandboxNode {
-  id: string;
-  host: string;
-  port: number;
-  dataDir: string;
-  agentPid: number;
-}
-
-export interface SandboxFile {
-  cluster: string;
-  engine: 'postgres' | 'redis';
-  api: string;
-  adminToken: string;
-  redis: string;
-  redisPid: number;
-  supervisorPid: number;
-  nodes: SandboxNode[];
-  coordinators: Array<{ id: string; pid: number; api: string }>;
-  connection: { user: string; database: string };
-}
-
-export type Progress = (line: string) => void;
-
-export function sandboxFilePath(dir: string): string {
-  return path.join(path.resolve(dir), 'sandbox.json');
-}
-
-export function readSandboxFile(dir: string): SandboxFile {
-  const file = sandboxFilePath(dir);
-  if (!fs.existsSync(file)) throw new HarnessError('NO_SANDBOX', `no sandbox in ${path.resolve(dir)} (no sandbox.json): start one with \`switchyard sandbox up --dir ${dir}\``);
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as SandboxFile;
-}
-
-/** The built CLI entry, whether we run from dist/ or from sources (tests). */
-export function cliEntry(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) return path.resolve(path.dirname(here), '../../dist/src/cli/main.js');
-  return path.resolve(path.dirname(here), '../cli/main.js');
-}
-
-async function timed<T>(progress: Progress, what: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = Date.now();
-  const r = await fn();
-  progress(`  ✓ ${what} (${Date.now() - t0} ms)`);
-  return r;
-}
-
-function spawnDaemon(kind: 'agent' | 'coordinator', config: string, logFile: string): ChildProcess {
-  const fd = fs.openSync(logFile, 'a');
-  try {
-    return spawn(process.execPath, [cliEntry(), kind, '--config', config], { stdio: ['ignore', fd, fd], env: process.env });
-  } finally {
-    fs.closeSync(fd);
-  }
-}
+// the public interface stays here: the files, the children's reports and the set-up live in their own modules
+export {
+  assertDirUsable,
+  MARKER_FILE,
+  readSandboxFile,
+  removeSandboxDir,
+  SANDBOX_ENGINES,
+  sandboxFilePath,
+  sandboxIdentity,
+  validateSandboxOptions,
+  type Progress,
+  type SandboxFile,
+  type SandboxMarker,
+  type SandboxNode,
+  type SandboxOptions,
+} from './sandbox-file.js';
+export { cliEntry, describeChildExit, fetchRouting, logTail, type RoutingTableLike } from './children.js';
 
 /** A running sandbox, owned by this process. */
 export class Sandbox {
   children: ChildProcess[] = [];
+  /** name and log file of each child (for the start-up error) */
+  readonly childInfo = new Map<ChildProcess, ChildInfo>();
   file: SandboxFile | null = null;
+  sandboxId = '';
   private stopped = false;
 
   constructor(readonly opts: SandboxOptions) {}
@@ -102,19 +58,18 @@ export class Sandbox {
 
   async up(progress: Progress): Promise<SandboxFile> {
     const o = this.opts;
-    if (o.engine !== 'postgres') throw new HarnessError('ENGINE_NOT_SUPPORTED', `--engine ${o.engine} is not supported yet by the sandbox: use --engine postgres`);
-    if (!Number.isInteger(o.replicas) || o.replicas < 0 || o.replicas > 8) throw new HarnessError('BAD_FLAG', `--replicas ${o.replicas}: use 0 to 8`);
-    if (!Number.isInteger(o.coordinators) || o.coordinators < 1 || o.coordinators > 5) throw new HarnessError('BAD_FLAG', `--coordinators ${o.coordinators}: use 1 to 5`);
-    if (fs.existsSync(this.dir) && fs.readdirSync(this.dir).length > 0) {
-      throw new HarnessError('DIR_EXISTS', `${this.dir} already exists: run \`switchyard sandbox down --dir ${o.dir}\` or choose another --dir`);
-    }
+    validateSandboxOptions(o);
+    assertDirUsable(this.dir, o.dir);
     // fail before starting anything
-    findPgBin();
+    if (this.opts.engine === 'postgres') findPgBin();
     findRedisServer();
     const apiPorts = Array.from({ length: o.coordinators }, (_, i) => o.apiPort + i);
     for (const [i, p] of apiPorts.entries()) await assertPortFree(p, `API of coordinator c${i + 1}`, '--api-port');
 
-    fs.mkdirSync(this.dir, { recursive: true });
+    const createdFrom = fs.mkdirSync(this.dir, { recursive: true }) ?? null;
+    this.sandboxId = randomBytes(8).toString('hex');
+    const marker: SandboxMarker = { sandboxId: this.sandboxId, createdAt: new Date().toISOString(), createdFrom };
+    fs.writeFileSync(path.join(this.dir, MARKER_FILE), JSON.stringify(marker) + '\n');
     ensureTraversable(this.dir);
     try {
       return await this.start(progress, apiPorts);
@@ -127,32 +82,51 @@ export class Sandbox {
   private async start(progress: Progress, apiPorts: number[]): Promise<SandboxFile> {
     const o = this.opts;
     const dir = this.dir;
-    const nodeIds = Array.from({ length: o.replicas + 1 }, (_, i) => `pg${i + 1}`);
-    const [redisPort, ...pgPorts] = await freePorts(nodeIds.length + 1);
-    const adminToken = randomBytes(16).toString('hex');
+    const redisEngine = o.engine === 'redis';
+    const nodeIds = redisEngine ? redisNodeIds(o.replicas + 1) : Array.from({ length: o.replicas + 1 }, (_, i) => `pg${i + 1}`);
+    // one call: ports it hands out are distinct (Redis: a Sentinel port per coordinator too)
+    const [redisPort, ...rest] = await freePorts(nodeIds.length + 1 + (redisEngine ? o.coordinators : 0));
+    const pgPorts = rest.slice(0, nodeIds.length);
+    const sentinelPorts = rest.slice(nodeIds.length);
+    const secrets = writeSandboxSecrets(dir, o.pgPassword !== undefined ? { pgSuperuserPassword: o.pgPassword } : {});
 
+    // the coordination Redis: one ACL user with a password, the default user off
     const redisDir = path.join(dir, 'redis');
     fs.mkdirSync(redisDir, { recursive: true });
-    const redis = spawnRedis({ port: redisPort!, dir: redisDir });
+    // the coordination store as the operator's guide asks: ACL, appendonly, noeviction (Redis's default)
+    const redis = spawnRedis({ port: redisPort!, dir: redisDir, aclFile: secrets.redisAclFile, persistence: true });
     this.children.push(redis);
-    await timed(progress, `redis on 127.0.0.1:${redisPort}`, () => waitRedisReady(redisPort!, 10_000, '127.0.0.1', redis));
+    this.childInfo.set(redis, { name: 'the coordination Redis', logFile: path.join(redisDir, `redis-${redisPort}.log`) });
+    await timed(progress, `redis on 127.0.0.1:${redisPort} (ACL user ${REDIS_ACL_USER})`, () =>
+      waitRedisReady(redisPort!, 10_000, '127.0.0.1', redis, { user: REDIS_ACL_USER, password: secrets.redisPassword }),
+    );
+    // the daemons get the bare URL and read the password from a file; sandbox.json's URL carries both, for users
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
+    const redisUrlForUsers = `redis://${REDIS_ACL_USER}:${secrets.redisPassword}@127.0.0.1:${redisPort}`;
+    const storeAuth = { redisUser: REDIS_ACL_USER, redisPasswordFile: secrets.redisPasswordFile };
 
+    // PostgreSQL: scram-sha-256 for every connection, replication included; the agents log in as their own role
+    const superuser = { user: 'postgres', password: secrets.pgSuperuserPassword };
+    const agentLogin = { user: AGENT_ROLE, replicationUser: REPLICATION_ROLE, passfile: secrets.agentPassfile };
     const dataDir = (id: string): string => path.join(dir, 'data', id);
     fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
     ensureTraversable(path.join(dir, 'data'));
-    await timed(progress, `initdb ${nodeIds[0]}`, () => initPrimary({ dataDir: dataDir(nodeIds[0]!), port: pgPorts[0]! }));
-    const boot = spawnPostgres({ dataDir: dataDir(nodeIds[0]!), port: pgPorts[0]! });
-    try {
-      await waitReady(pgPorts[0]!, 30_000, '127.0.0.1', { child: boot, dataDir: dataDir(nodeIds[0]!) });
-      for (let i = 1; i < nodeIds.length; i++) {
-        await timed(progress, `pg_basebackup ${nodeIds[i]}`, () =>
-          cloneReplica({ primaryHost: '127.0.0.1', primaryPort: pgPorts[0]!, dataDir: dataDir(nodeIds[i]!), port: pgPorts[i]!, appName: nodeIds[i]! }),
-        );
-      }
-    } finally {
-      await stopPostgres(boot, 'fast');
-    }
+    const auth: Auth = { secrets, storeAuth, superuser, agentLogin, redisUrlForUsers };
+    if (redisEngine) arrangeRedisNodes(nodeIds.map((id, i) => ({ id, port: pgPorts[i]!, dataDir: dataDir(id) })));
+    else await initPostgres(progress, nodeIds, pgPorts, dataDir, auth);
+    return this.startDaemons(progress, { apiPorts, nodeIds, pgPorts, sentinelPorts }, dataDir, redisUrl, redis, auth);
+  }
+
+  private async startDaemons(
+    progress: Progress,
+    { apiPorts, nodeIds, pgPorts, sentinelPorts }: { apiPorts: number[]; nodeIds: string[]; pgPorts: number[]; sentinelPorts: number[] },
+    dataDir: (id: string) => string,
+    redisUrl: string,
+    redis: ChildProcess,
+    { secrets, storeAuth, agentLogin, redisUrlForUsers }: Auth,
+  ): Promise<SandboxFile> {
+    const o = this.opts;
+    const dir = this.dir;
 
     const cfgDir = path.join(dir, 'config');
     const logDir = path.join(dir, 'logs');
@@ -164,19 +138,26 @@ export class Sandbox {
       const cfg = {
         cluster: o.cluster,
         node: id,
+        ...(o.engine === 'redis' ? { engine: 'redis' } : {}),
         redis: redisUrl,
+        ...storeAuth,
         host: '127.0.0.1',
         port: pgPorts[i]!,
         dataDir: dataDir(id),
+        // PostgreSQL: the agents log in as their least-privilege role (the managed Redis nodes have no ACL)
+        ...(o.engine === 'redis' ? {} : { ...agentLogin, database: 'postgres' }),
         probeIntervalMs: o.probeIntervalMs ?? 200,
         probeTimeoutMs: 1000,
       };
-      fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2));
-      const child = spawnDaemon('agent', cfgPath, path.join(logDir, `agent-${id}.log`));
+      fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2), { mode: 0o600 });
+      const logFile = path.join(logDir, `agent-${id}.log`);
+      const child = spawnDaemon('agent', cfgPath, logFile);
       this.children.push(child);
-      nodes.push({ id, host: '127.0.0.1', port: pgPorts[i]!, dataDir: dataDir(id), agentPid: child.pid! });
+      this.childInfo.set(child, { name: `agent ${id}`, logFile });
+      const pidFile = o.engine === 'redis' ? redisPidFile({ dataDir: dataDir(id), port: pgPorts[i]! }) : path.join(dataDir(id), 'postmaster.pid');
+      nodes.push({ id, host: '127.0.0.1', port: pgPorts[i]!, dataDir: dataDir(id), agentPid: child.pid!, pidFile });
     }
-    progress(`  ✓ ${nodes.length} agents started`);
+    progress(`  ✓ ${nodes.length} ${nodes.length === 1 ? 'agent' : 'agents'} started`);
 
     const coordinators: SandboxFile['coordinators'] = [];
     for (const [i, port] of apiPorts.entries()) {
@@ -185,33 +166,39 @@ export class Sandbox {
       const cfg = {
         id,
         redis: redisUrl,
-        clusters: [{ name: o.cluster, engine: 'postgres', settings: { ...(o.sync ? { synchronous: true } : {}), ...(o.settings ?? {}) } }],
+        ...storeAuth,
+        clusters: [{ name: o.cluster, engine: o.engine, settings: { ...(o.sync ? { synchronous: true } : {}), ...(o.settings ?? {}) } }],
         api: { host: '127.0.0.1', port },
-        adminToken,
+        adminTokenFile: secrets.adminTokenFile,
         leaseTtlMs: o.leaseTtlMs ?? 3000,
       };
       fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2), { mode: 0o600 });
-      const child = spawnDaemon('coordinator', cfgPath, path.join(logDir, `coordinator-${id}.log`));
+      const logFile = path.join(logDir, `coordinator-${id}.log`);
+      const sentinelPort = sentinelPorts[i];
+      const child = spawnDaemon('coordinator', cfgPath, logFile, sentinelPort !== undefined ? ['--sentinel-port', String(sentinelPort)] : []);
       this.children.push(child);
-      coordinators.push({ id, pid: child.pid!, api: `http://127.0.0.1:${port}` });
+      this.childInfo.set(child, { name: `coordinator ${id}`, logFile });
+      coordinators.push({ id, pid: child.pid!, api: `http://127.0.0.1:${port}`, ...(sentinelPort !== undefined ? { sentinelPort } : {}) });
     }
-    progress(`  ✓ ${coordinators.length} coordinators started`);
+    progress(`  ✓ ${coordinators.length} ${coordinators.length === 1 ? 'coordinator' : 'coordinators'} started`);
 
     const file: SandboxFile = {
+      sandboxId: this.sandboxId,
       cluster: o.cluster,
-      engine: 'postgres',
+      engine: o.engine,
       api: coordinators[0]!.api,
-      adminToken,
-      redis: redisUrl,
+      adminToken: secrets.adminToken,
+      redis: redisUrlForUsers,
       redisPid: redis.pid!,
       supervisorPid: process.pid,
       nodes,
       coordinators,
-      connection: { user: 'postgres', database: 'postgres' },
+      connection: o.engine === 'redis' ? { user: 'default', database: '0' } : { user: 'postgres', database: 'postgres', password: secrets.pgSuperuserPassword },
+      ...(sentinelPorts.length > 0 ? { sentinel: { masterName: o.cluster, ports: sentinelPorts } } : {}),
     };
     fs.writeFileSync(sandboxFilePath(dir), JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
     this.file = file;
-    await timed(progress, 'routing table shows the primary and every replica healthy', () => waitHealthy(file, 60_000, this.children, dir));
+    await timed(progress, 'routing table shows the primary and every replica healthy', () => waitHealthy(file, 60_000, this.children, dir, this.childInfo));
     return file;
   }
 
@@ -232,6 +219,7 @@ export class Sandbox {
 
 /** Kill any postmaster still running on a sandbox data directory (its agent was killed). */
 export async function sweepPostmasters(dir: string): Promise<void> {
+  await sweepRedisNodes(dir);
   const dataRoot = path.join(dir, 'data');
   if (!fs.existsSync(dataRoot)) return;
   for (const name of fs.readdirSync(dataRoot)) {
@@ -242,49 +230,17 @@ export async function sweepPostmasters(dir: string): Promise<void> {
   }
 }
 
-export interface RoutingTableLike {
-  primary: { id: string } | null;
-  replicas: Array<{ id: string; healthy: boolean }>;
-}
-
-export async function fetchRouting(api: string, cluster: string): Promise<RoutingTableLike | null> {
-  try {
-    const res = await fetch(`${api}/v1/clusters/${encodeURIComponent(cluster)}/routing`, { signal: AbortSignal.timeout(2000) });
-    if (!res.ok) return null;
-    return (await res.json()) as RoutingTableLike;
-  } catch {
-    return null;
-  }
-}
-
-async function waitHealthy(file: SandboxFile, timeoutMs: number, children: ChildProcess[], dir: string): Promise<void> {
-  const logs = path.join(dir, 'logs');
-  const deadline = Date.now() + timeoutMs;
-  const want = file.nodes.length - 1;
-  let last = 'no answer from the API yet';
-  while (Date.now() < deadline) {
-    const dead = children.find((c) => c.exitCode !== null || c.signalCode !== null);
-    if (dead) throw new HarnessError('SANDBOX_CHILD_EXITED', `a sandbox process (pid ${dead.pid}) exited during start-up: see the logs in ${logs}`);
-    const t = await fetchRouting(file.api, file.cluster);
-    if (t) {
-      const healthy = t.replicas.filter((r) => r.healthy).length;
-      last = `primary ${t.primary?.id ?? 'none'}, ${healthy}/${want} replicas healthy`;
-      if (t.primary && healthy === want) return;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new HarnessError('SANDBOX_NOT_HEALTHY', `the sandbox did not become healthy within ${timeoutMs} ms (${last}): see the logs in ${logs}`);
-}
-
-/** Stop a sandbox from its sandbox.json (the supervisor, then anything left), and remove it unless keep. */
+/**
+ * Stop a sandbox from its sandbox.json (the supervisor, then anything left), and remove
+ * what it created unless keep. Refuses any directory that is not a sandbox this code
+ * wrote (see sandboxIdentity): it never deletes a stranger's files.
+ */
 export async function sandboxDown(dir: string, keep: boolean, progress: Progress): Promise<void> {
   const abs = path.resolve(dir);
+  const who = sandboxIdentity(abs);
+  if (!who.ok) throw new HarnessError('NOT_A_SANDBOX', `refusing to touch ${abs}: ${who.why.replace(`${abs} `, 'it ')}; nothing was stopped or removed`);
   let file: SandboxFile | null = null;
-  try {
-    file = readSandboxFile(abs);
-  } catch (err) {
-    if (!fs.existsSync(abs)) throw err;
-  }
+  if (fs.existsSync(sandboxFilePath(abs))) file = readSandboxFile(abs);
   if (file) {
     if (file.supervisorPid && file.supervisorPid !== process.pid && isProcessAlive(file.supervisorPid)) {
       await timed(progress, `supervisor ${file.supervisorPid} stopped`, () => killAndWait(file.supervisorPid, 'SIGTERM', 60_000));
@@ -296,7 +252,8 @@ export async function sandboxDown(dir: string, keep: boolean, progress: Progress
   if (file && isProcessAlive(file.redisPid)) await stopRedis(file.redisPid).catch(() => {});
   progress('  ✓ every process stopped');
   if (!keep) {
-    fs.rmSync(abs, { recursive: true, force: true });
-    progress(`  ✓ removed ${abs}`);
+    const left = removeSandboxDir(abs, who.marker);
+    if (left.length === 0) progress(`  ✓ removed ${abs}`);
+    else progress(`  ✓ removed the sandbox's data from ${abs}; kept what it did not create: ${left.join(', ')}`);
   }
 }

@@ -15,11 +15,21 @@ export interface SpawnRedisOptions {
   dir: string;
   /** stdout/stderr appended here; default `<dir>/redis-<port>.log` */
   logFile?: string;
+  /** an ACL file (users and their passwords' SHA-256): the only way in; default: no ACL (open on loopback) */
+  aclFile?: string;
+  /** appendonly yes (fsync every second) in `dir`: a restarted server keeps the journal and the epoch; default: no persistence */
+  persistence?: boolean;
+}
+
+/** Credentials for the readiness check of a server started with an ACL file. */
+export interface RedisAuth {
+  user: string;
+  password: string;
 }
 
 /**
  * Starts redis-server on 127.0.0.1:port as a direct child (never
- * daemonized, no persistence). Own process group (detached: true, not
+ * daemonized; no persistence unless asked). Own process group (detached: true, not
  * unref'd) like the postgres children.
  */
 export function spawnRedis(opts: SpawnRedisOptions): ChildProcess {
@@ -36,10 +46,12 @@ export function spawnRedis(opts: SpawnRedisOptions): ChildProcess {
         '--port', String(opts.port),
         '--bind', '127.0.0.1',
         '--save', '',
-        '--appendonly', 'no',
+        '--appendonly', opts.persistence ? 'yes' : 'no',
         '--dir', dir,
         '--daemonize', 'no',
         '--protected-mode', 'no',
+        // the file holds only hashes; a password never goes on the command line
+        ...(opts.aclFile ? ['--aclfile', path.resolve(opts.aclFile)] : []),
       ],
       { cwd: dir, env: cleanEnv(), stdio: ['ignore', fd, fd], detached: true },
     );
@@ -56,8 +68,13 @@ export function spawnRedis(opts: SpawnRedisOptions): ChildProcess {
   return child;
 }
 
-/** One PING over a raw socket; resolves true on +PONG. */
-function ping(port: number, host: string, timeoutMs: number): Promise<boolean> {
+/** RESP array of bulk strings. */
+function resp(...args: string[]): string {
+  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+}
+
+/** One PING (after AUTH when given) over a raw socket; resolves true on +PONG. */
+function ping(port: number, host: string, timeoutMs: number, auth?: RedisAuth): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect({ port, host });
     let buf = '';
@@ -67,10 +84,11 @@ function ping(port: number, host: string, timeoutMs: number): Promise<boolean> {
       resolve(ok);
     };
     const timer = setTimeout(() => done(false), timeoutMs);
-    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('connect', () => sock.write((auth ? resp('AUTH', auth.user, auth.password) : '') + resp('PING')));
     sock.on('data', (d) => {
       buf += d.toString();
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+      const lines = buf.split('\r\n');
+      if (lines.length > (auth ? 2 : 1)) done(auth ? lines[0] === '+OK' && lines[1] === '+PONG' : lines[0] === '+PONG');
     });
     sock.on('error', () => done(false));
     sock.on('close', () => done(false));
@@ -86,13 +104,14 @@ export async function waitRedisReady(
   timeoutMs = 10_000,
   host = '127.0.0.1',
   child?: ChildProcess,
+  auth?: RedisAuth,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child && (child.exitCode !== null || child.signalCode !== null || (child.pid !== undefined && !isProcessAlive(child.pid)))) {
       throw new HarnessError('REDIS_EXITED', `redis-server on port ${port} exited during start-up: look at its log file`);
     }
-    if (await ping(port, host, 1_000)) return;
+    if (await ping(port, host, 1_000, auth)) return;
     if (Date.now() >= deadline) {
       throw new HarnessError('REDIS_START_TIMEOUT', `redis-server on ${host}:${port} was not ready within ${timeoutMs} ms: look at its log file`);
     }

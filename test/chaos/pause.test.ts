@@ -44,6 +44,11 @@ describe('chaos: short pauses', () => {
     // the hang was seen (health journaled), and judged a hang, not a crash
     const health = f.events.filter((e) => e.type === 'node.health-changed' && e.data.node === primary.id).map((e) => `${String(e.data.healthy)}: ${String(e.data.reason)}`);
     console.log(`[freeze-primary-server] primary health in the journal: ${JSON.stringify(health)}`);
+    // seen: journaled unhealthy during the freeze, as a hang (stopped / timeout)…
+    expect(health.some((h) => /^false: (process stopped|unreachable: timeout)/.test(h))).toBe(true);
+    // …never as a crash (exited, refused), and healthy again at the end
+    expect(health.filter((h) => /exited|refused/.test(h))).toEqual([]);
+    expect(health[health.length - 1]).toMatch(/^true: /);
   }, 300_000);
 
   it('4. SIGSTOP of the primary agent for 2 s: no failover', async () => {
@@ -88,5 +93,11 @@ describe('chaos: short pauses', () => {
     console.log(`[freeze-redis] leader before ${leaderBefore.id}, after ${leaderAfter.id}; leader.changed entries: ${f.events.filter((e) => e.type === 'leader.changed').map((e) => `${String(e.data.coordinator)}@e${e.data.epoch}`).join(', ')}`);
     const unhealthy = f.events.filter((e) => e.type === 'node.health-changed' && e.data.healthy === false).map((e) => `${String(e.data.node)}: ${String(e.data.reason)}`);
     console.log(`[freeze-redis] nodes journaled unhealthy during the pause: ${JSON.stringify(unhealthy)}`);
+    // a lease that changed hands did so through a higher epoch each time
+    const epochs = f.events.filter((e) => e.type === 'leader.changed').map((e) => Number(e.data.epoch));
+    expect(epochs).toEqual([...epochs].sort((a, b) => a - b));
+    expect(new Set(epochs).size).toBe(epochs.length);
+    // a pause of the store is not a node failure: no node is journaled as crashed
+    expect(unhealthy.filter((u) => /exited|refused/.test(u))).toEqual([]);
   }, 300_000);
 });

@@ -27,7 +27,7 @@ import { parseLsn } from '../../src/core/lsn.js';
 import type { RoutingTable } from '../../src/core/routing.js';
 import { cliEntry, Sandbox, type SandboxFile, type SandboxNode, type SandboxOptions } from '../../src/sandbox/deploy.js';
 import { isProcessAlive } from '../../src/sandbox/proc.js';
-import { consecutiveFreePorts, postmasterPid, sql, stopSandbox, waitFor } from '../support/sandbox.js';
+import { consecutiveFreePorts, postmasterPid, sql, stopSandbox, testPgPassword, waitFor } from '../support/sandbox.js';
 
 /**
  * As test/support/sandbox.ts startSandbox, in a directory of our own (`sy-chaos-*`):
@@ -38,7 +38,7 @@ export async function startChaosSandbox(over: Partial<SandboxOptions> = {}): Pro
   try {
     const coordinators = over.coordinators ?? 2;
     const apiPort = await consecutiveFreePorts(coordinators);
-    const sandbox = new Sandbox({ engine: 'postgres', replicas: 2, sync: false, coordinators, apiPort, dir: path.join(dir, 'sb'), cluster: 'chaos', ...over });
+    const sandbox = new Sandbox({ engine: 'postgres', replicas: 2, sync: false, coordinators, apiPort, dir: path.join(dir, 'sb'), cluster: 'chaos', pgPassword: testPgPassword(), ...over });
     const file = await sandbox.up(() => {});
     return { sandbox, file, dir };
   } catch (err) {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { keys } from '../../src/bus/keys.js';
 import { createLogger } from '../../src/log.js';
-import { PgCluster } from '../../src/sandbox/postgres.js';
+import { PgCluster } from '../support/pg-cluster.js';
 import { RedisServer } from '../../src/sandbox/redis.js';
 import { sql, waitFor } from '../support/sandbox.js';
 
@@ -102,7 +102,7 @@ describe('agent', () => {
     expect(a.fenced).toBe(false);
     // it was failed over while it was away: the leader now names pg2
     await client.set(k.primary, JSON.stringify({ id: 'pg2', host: '127.0.0.1', port: pg.nodes[1]!.port }));
-    await waitFor('pg1 fenced', async () => a.fenced, 5_000);
+    await waitFor('pg1 fenced', async () => a.fenced, 15_000);
     await expect(sql(primaryPort, 'INSERT INTO d DEFAULT VALUES')).rejects.toThrow(/read-only/);
     // it reports itself fenced, so the leader can see it
     const last = (await client.xrevrange(k.obs, '+', '-', 'COUNT', 20)) as Array<[string, string[]]>;

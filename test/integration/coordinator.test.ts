@@ -35,7 +35,8 @@ describe('coordinators on a real Redis', () => {
   async function coordinator(id: string): Promise<RunningCoordinator> {
     const c = await startCoordinator({
       id, redis: redis.url, clusters: [{ name: CLUSTER, engine: 'postgres' }], api: { host: '127.0.0.1', port: 0 },
-      leaseTtlMs: 1000, tickMs: 50, logLevel: 'silent',
+      // a TTL a loaded CI host cannot outlast between two renewals (the lease moves here by a release, not an expiry)
+      leaseTtlMs: 3000, tickMs: 50, logLevel: 'silent',
     });
     running.push(c);
     return c;
@@ -61,7 +62,7 @@ describe('coordinators on a real Redis', () => {
 
   it('journals bad stream entries as rejected, skips them, and goes on', async () => {
     const c1 = await coordinator('a');
-    await waitFor('a leader', async () => [...c1.clusters.values()][0]!.isLeader, 5_000);
+    await waitFor('a leader', async () => [...c1.clusters.values()][0]!.isLeader, 15_000);
     await client.xadd(k.obs, '*', 'e', '{not json');
     await client.xadd(k.obs, '*', 'e', JSON.stringify({ ...observation('pg1', 1), port: 'x' }));
     await client.xadd(k.obs, '*', 'e', 'x'.repeat(200_000));
@@ -84,8 +85,8 @@ describe('coordinators on a real Redis', () => {
     ]));
     expect(rejected.every((e) => typeof e.data.id === 'string' && typeof e.data.stream === 'string')).toBe(true);
     // the good observation after them is folded: pg1 registered and adopted
-    await waitFor('pg1 adopted', async () => (await events(c1, 'node.role-changed')).length === 1, 5_000);
-  }, 30_000);
+    await waitFor('pg1 adopted', async () => (await events(c1, 'node.role-changed')).length === 1, 15_000);
+  }, 60_000);
 
   it('moves the lease to another coordinator with a higher epoch, which then leads', async () => {
     const c1 = running[0]!;
@@ -95,24 +96,24 @@ describe('coordinators on a real Redis', () => {
     expect(r1.isLeader).toBe(true);
     expect(r2.isLeader).toBe(false);
     // the follower holds the same journal state
-    await waitFor('follower caught up', async () => r2.state.logId === r1.state.logId, 5_000);
+    await waitFor('follower caught up', async () => r2.state.logId === r1.state.logId, 15_000);
     expect(r2.table.generation).toBe(r1.table.generation);
     const epoch = r1.lease.epoch;
     await c1.stop();
     running.shift();
-    await waitFor('b leads', async () => r2.isLeader, 5_000);
+    await waitFor('b leads', async () => r2.isLeader, 15_000);
     expect(r2.lease.epoch).toBeGreaterThan(epoch);
-    await waitFor('leader.changed by b', async () => (await events(c2, 'leader.changed')).some((e) => e.data.coordinator === 'b'), 5_000);
+    await waitFor('leader.changed by b', async () => (await events(c2, 'leader.changed')).some((e) => e.data.coordinator === 'b'), 15_000);
     // a's shutdown wrote a snapshot covering the journal it had folded
     const snap = JSON.parse((await client.get(k.snapshot))!) as { logId: string; state: { primary: string } };
     expect(snap.state.primary).toBe('pg1');
-  }, 30_000);
+  }, 60_000);
 
   it('a starting coordinator loads the snapshot and replays the rest', async () => {
     const c3 = await coordinator('c');
     const r3 = [...c3.clusters.values()][0]!;
     const r2 = [...running[0]!.clusters.values()][0]!;
-    await waitFor('caught up', async () => r3.state.logId === r2.state.logId, 5_000);
+    await waitFor('caught up', async () => r3.state.logId === r2.state.logId, 15_000);
     expect(r3.state.primary).toBe('pg1');
     expect(r3.state.generation).toBe(r2.state.generation);
   }, 30_000);

@@ -6,8 +6,10 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessError } from '../../src/sandbox/errors.js';
 import { assertPortFree, freePort, freePorts } from '../../src/sandbox/ports.js';
-import { PgCluster, initPrimary } from '../../src/sandbox/postgres.js';
-import { isProcessAlive, processGroupMembers, waitForExit } from '../../src/sandbox/proc.js';
+import { initPrimary } from '../../src/sandbox/postgres.js';
+import { PgCluster } from '../support/pg-cluster.js';
+import { processGroupMembers } from '../support/processes.js';
+import { isProcessAlive, waitForExit } from '../../src/os/process.js';
 import { RedisServer } from '../../src/sandbox/redis.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -74,7 +74,7 @@ describe('operations on real processes', () => {
     const primary = file.nodes.find((n) => n.id === t.primary!.id)!;
     process.kill(postmasterPid(primary.dataDir), 'SIGKILL');
     // the routing table shows the primary gone (observations flow) …
-    await waitFor('not writable', async () => !(await routing(file.api, file.cluster)).writable, 10_000, 20);
+    await waitFor('not writable', async () => !(await routing(file.api, file.cluster)).writable, 30_000, 20);
     // … and nothing is promoted while paused
     await new Promise((r) => setTimeout(r, 2000));
     const paused = await routing(file.api, file.cluster);

@@ -6,10 +6,12 @@
  *   SIM_SEED=12345 npx vitest run test/simulation
  *
  * SIM_SEED runs that one schedule and prints its trace. SIM_BASE moves the first seed
- * of the batch (default 1), to explore other schedules. SIM_STALE_READS, SIM_CLOCK_SKEW
- * and SIM_AGENT_AS_IS show known gaps; SIM_WITHOUT turns safeguards off (README.md).
+ * of the batch (default 1), to explore other schedules. SIM_CLOCK_SKEW=1 runs the batch
+ * with every host's clock ±30 s; SIM_STALE_READS=1 shows a known gap; SIM_WITHOUT turns
+ * safeguards off (README.md).
  */
 import { describe, expect, it } from 'vitest';
+import { failureLine, failuresByInvariant, scheduleReport, summary } from './report.js';
 import { emptyStats, GUARDS, mergeStats, runSchedule, type Guard, type RunResult } from './sim.js';
 
 const RUNS = Number(process.env.SIM_RUNS ?? 10_000);
@@ -21,75 +23,85 @@ const STALE = process.env.SIM_STALE_READS === '1';
 const WITHOUT = (process.env.SIM_WITHOUT ?? '').split(',').filter((g) => g !== '') as Guard[];
 const unknown = WITHOUT.filter((g) => !(GUARDS as readonly string[]).includes(g));
 if (unknown.length) throw new Error(`SIM_WITHOUT: unknown ${unknown.join(', ')} (known: ${GUARDS.join(', ')})`);
-/** one coordinator's clock 3 s off in 15 % of the schedules: shows the clock-skew gap of job expiry (README.md) */
+/** every host's wall clock ±30 s: the core reads only Redis's clock, so nothing may break (README.md) */
 const SKEW = process.env.SIM_CLOCK_SKEW === '1';
-/** the agent exactly as agent.ts is: it rewinds a former primary when it starts (README.md) */
-const AS_IS = process.env.SIM_AGENT_AS_IS === '1';
-const OPTS = { staleReads: STALE, clockSkew: SKEW, agentAsIs: AS_IS, without: WITHOUT };
-const ENV = `${STALE ? 'SIM_STALE_READS=1 ' : ''}${SKEW ? 'SIM_CLOCK_SKEW=1 ' : ''}${AS_IS ? 'SIM_AGENT_AS_IS=1 ' : ''}${WITHOUT.length ? `SIM_WITHOUT=${WITHOUT.join(',')} ` : ''}`;
+/** how many schedules run again with every host's clock ±30 s in a plain run */
+const SKEW_RUNS = Number(process.env.SIM_SKEW_RUNS ?? 500);
+// the agent rewinding a former primary at start is gone from agent.ts: it is a safeguard turned off now
+if (process.env.SIM_AGENT_AS_IS !== undefined) throw new Error('SIM_AGENT_AS_IS is gone: agent.ts starts a former primary read-only; SIM_WITHOUT=boot-read-only models the agent before that');
+const OPTS = { staleReads: STALE, clockSkew: SKEW, without: WITHOUT };
+const ENV = `${STALE ? 'SIM_STALE_READS=1 ' : ''}${SKEW ? 'SIM_CLOCK_SKEW=1 ' : ''}${WITHOUT.length ? `SIM_WITHOUT=${WITHOUT.join(',')} ` : ''}`;
 
-function report(r: RunResult, traceLines = 400): string {
-  const lines = [
-    `seed ${r.seed}: ${r.config}`,
-    ...r.violations.slice(0, 5).map((v) => `  t=${v.t} ${v.invariant}: ${v.detail}`),
-    `replay: ${ENV}SIM_SEED=${r.seed} npx vitest run test/simulation`,
-  ];
-  if (r.trace.length) {
-    const t = r.trace.length > traceLines ? ['  …', ...r.trace.slice(-traceLines)] : r.trace;
-    lines.push('trace:', ...t.map((l) => '  ' + l));
-  }
-  return lines.join('\n');
+/**
+ * Schedules that break an invariant in the shipped code as modelled: findings for the
+ * product, described in README.md ("Findings"), with the command that replays each. Such
+ * a seed fails the run if it breaks another invariant, and, in a plain run, if it passes
+ * (the fix landed: drop it here). Every other schedule must keep every invariant.
+ */
+const KNOWN: Record<number, { invariant: string; why: string }> = {
+};
+const PLAIN = !STALE && !SKEW && WITHOUT.length === 0;
+/** a batch runs synchronously: give it time on a loaded machine (10 000 schedules: 20 s idle, a few minutes loaded) */
+const BATCH_TIMEOUT_MS = 60 * 60_000;
+
+function isKnown(r: RunResult): boolean {
+  const k = KNOWN[r.seed];
+  return !!k && r.violations[0]?.invariant === k.invariant;
+}
+
+function knownLine(seeds: readonly number[]): string {
+  return `known findings (README.md): ${seeds.map((s) => `seed ${s} (${KNOWN[s]!.invariant}: ${KNOWN[s]!.why})`).join('; ')}`;
 }
 
 describe('deterministic simulation', () => {
   if (ONE !== null) {
     it(`replays seed ${ONE}`, () => {
       const r = runSchedule(ONE, { trace: true, ...OPTS });
-      console.log(report(r, 100_000));
+      console.log(scheduleReport(r, ENV, 100_000));
       const again = runSchedule(ONE, { trace: true, ...OPTS });
       expect(again.trace).toEqual(r.trace);
-      expect(r.violations).toEqual([]);
-    });
+      if (isKnown(r)) console.log(knownLine([ONE]));
+      else expect(r.violations).toEqual([]);
+    }, BATCH_TIMEOUT_MS);
     return;
+  }
+
+  if (!SKEW && SKEW_RUNS > 0) {
+    it(`${SKEW_RUNS} schedules with every host's wall clock ±30 s keep every invariant (one clock: Redis's)`, () => {
+      const failed: string[] = [];
+      const known: number[] = [];
+      const started = performance.now();
+      for (let seed = BASE; seed < BASE + SKEW_RUNS; seed++) {
+        const r = runSchedule(seed, { stopAtFirst: true, ...OPTS, clockSkew: true });
+        if (r.violations.length && isKnown(r)) known.push(seed);
+        else if (r.violations.length) failed.push(failureLine(r, `${ENV}SIM_CLOCK_SKEW=1 `));
+      }
+      console.log(`simulation with clock skew ±30 s: ${SKEW_RUNS} schedules in ${Math.round(performance.now() - started)} ms, ${failed.length} failed${known.length ? `, ${known.length} known: ${known.join(', ')}` : ''}`);
+      expect(failed).toEqual([]);
+    }, BATCH_TIMEOUT_MS);
   }
 
   it(`${RUNS} random schedules keep every invariant`, () => {
     const started = performance.now();
     const stats = emptyStats();
     const failed: RunResult[] = [];
+    const known: number[] = [];
+    const fixed: string[] = [];
     for (let seed = BASE; seed < BASE + RUNS; seed++) {
       const r = runSchedule(seed, { stopAtFirst: true, ...OPTS });
       mergeStats(stats, r.stats);
-      if (r.violations.length) failed.push(r);
+      if (r.violations.length && isKnown(r)) known.push(seed);
+      else if (r.violations.length) failed.push(r);
+      else if (PLAIN && KNOWN[seed]) fixed.push(`seed ${seed} keeps every invariant now: drop it from KNOWN (simulation.test.ts) and README.md`);
     }
     const ms = Math.round(performance.now() - started);
-    console.log(
-      [
-        `simulation: ${RUNS} schedules (seeds ${BASE}..${BASE + RUNS - 1}) in ${ms} ms, ${stats.events} events`,
-        `  failovers ${stats.failoversStarted}, switchovers ${stats.switchoversStarted}: succeeded ${stats.operationsSucceeded}, failed ${stats.operationsFailed}, aborted ${stats.operationsAborted}; commands rejected ${stats.commandsRejected}`,
-        `  leader changes ${stats.leaderChanges} (${stats.caughtUp} caught up on the journal first); fenced appends ${stats.fencedAppends}; coordinators cut off long enough to answer 503 ${stats.staleRefusals}`,
-        `  primaries that fenced themselves: without Redis ${stats.selfFenced}, deposed ${stats.deposedFenced}; deposed and hung, killed by their agent ${stats.deposedKilled}; former primaries started read-only ${stats.bootFenced}`,
-        `  jobs refused ${JSON.stringify(stats.jobsRefused)} (expired within their ttl: the leader's clock behind ${stats.expiredBySkew}); duplicate job runs ${stats.duplicateJobRuns}`,
-        `  failovers from a known primary ${stats.lossFailovers}: loss measured ${stats.lossMeasured} (not checked: the new primary off the old one's line ${stats.lossOffBranch}, the old one promoted again since ${stats.lossPromotedAgain})`,
-        `  faults ${JSON.stringify(stats.faults)}`,
-        `  liveness checked ${stats.livenessChecked} (slowest recovery ${stats.recoveryMsMax} ms), excused ${JSON.stringify(stats.livenessExcused)}`,
-        `  findings (not invariants, see test/simulation/README.md):`,
-        `    two nodes taking writes at once (one of them unrouted): ${stats.splitBrainRuns} schedules, ${stats.splitBrainMs} ms; by why the unpublished one still took writes ${JSON.stringify(stats.splitBrainMsBy)} (longest unexcused ${stats.splitUnexcusedMaxMs} ms)`,
-        `    a promotion while another primary was still writable: ${JSON.stringify(stats.promotedBesideWritable)}`,
-        `    candidate further behind than maxLagOnFailoverBytes in truth: ${stats.truthLagExceeded} (${stats.truthLagExceededBlind} with the old primary's LSN unknown to the leader)`,
-        `    jobs of an operation that was over that acted: promotions ${stats.stalePromotions}, the journal's primary stopped ${stats.staleDemotions}`,
-      ].join('\n'),
-    );
+    console.log(summary(stats, RUNS, BASE, ms));
+    if (known.length) console.log(knownLine(known));
     if (failed.length) {
-      const byInvariant = new Map<string, number[]>();
-      for (const r of failed) {
-        const inv = r.violations[0]!.invariant;
-        byInvariant.set(inv, [...(byInvariant.get(inv) ?? []), r.seed]);
-      }
-      console.log(`FAILED ${failed.length} schedules: ${[...byInvariant].map(([k, v]) => `${k} ×${v.length} (e.g. ${v.slice(0, 5).join(', ')})`).join('; ')}`);
+      console.log(failuresByInvariant(failed));
       // the first failure, replayed with its trace
-      console.log(report(runSchedule(failed[0]!.seed, { trace: true, stopAtFirst: true, ...OPTS })));
+      console.log(scheduleReport(runSchedule(failed[0]!.seed, { trace: true, stopAtFirst: true, ...OPTS }), ENV));
     }
-    expect(failed.map((r) => `seed ${r.seed}: ${r.violations[0]!.invariant}: ${r.violations[0]!.detail} — replay: ${ENV}SIM_SEED=${r.seed} npx vitest run test/simulation`)).toEqual([]);
-  });
+    expect([...failed.map((r) => failureLine(r, ENV)), ...fixed]).toEqual([]);
+  }, BATCH_TIMEOUT_MS);
 });

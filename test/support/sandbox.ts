@@ -1,4 +1,5 @@
 /** Test support: a real sandbox (Redis, PostgreSQL, agents, coordinators) owned by the test process. */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,8 +18,20 @@ export async function consecutiveFreePorts(n: number): Promise<number> {
   throw new Error('no run of free ports');
 }
 
+/**
+ * The postgres superuser's password of every sandbox this test process starts. A sandbox
+ * runs scram-sha-256 for every connection; node-postgres reads PGPASSWORD when a client
+ * gives none, so the tests' `{ user: 'postgres' }` clients log in. (The sandbox strips
+ * PG* variables from its daemons: the agents use their own role and passfile.)
+ */
+export function testPgPassword(): string {
+  process.env.PGPASSWORD ??= `sandbox-test-${randomBytes(6).toString('hex')}`;
+  return process.env.PGPASSWORD;
+}
+
 export async function startSandbox(over: Partial<SandboxOptions> = {}): Promise<{ sandbox: Sandbox; file: SandboxFile; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-it-'));
+  over = { pgPassword: testPgPassword(), ...over };
   const coordinators = over.coordinators ?? 2;
   const apiPort = await consecutiveFreePorts(coordinators);
   const sandbox = new Sandbox({ engine: 'postgres', replicas: 2, sync: false, coordinators, apiPort, dir: path.join(dir, 'sb'), cluster: 'it', ...over });
@@ -55,7 +68,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
 }
 
 export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(port: number, text: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2000, query_timeout: 5000 });
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: testPgPassword(), database: 'postgres', connectionTimeoutMillis: 2000, query_timeout: 5000 });
   c.on('error', () => {});
   await c.connect();
   try {

@@ -1,6 +1,6 @@
 /** Pure helpers of the agent. */
 import { describe, expect, it } from 'vitest';
-import { walEndFromWaldumpError } from '../../agent/managed.js';
+import { walEndFromWaldumpError } from '../../src/engines/postgres/tools.js';
 import { upstreamFromConninfo, classifyPgError } from '../../src/engines/postgres/probe.js';
 
 describe('end of WAL from pg_waldump', () => {

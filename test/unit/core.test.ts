@@ -197,8 +197,9 @@ describe('hang of the primary', () => {
     expect(sim.peek(2_000 + S.failAfterMs - 1).types).toEqual([]);
 
     const d = sim.beat(2_000 + S.failAfterMs);
-    expect(d.one('failover.started')).toMatchObject({ from: 'pg1', to: 'pg2', reason: expect.stringContaining('timeout') });
-    expect(d.jobs).toEqual([{ node: 'pg2', action: 'promote', operationId: 'fo-1' }]);
+    expect(d.one('failover.started')).toMatchObject({ from: 'pg1', to: 'pg2', deposed: 'pg1', reason: expect.stringContaining('timeout') });
+    // its agent is alive: the old primary is fenced before anything is promoted
+    expect(d.jobs).toEqual([{ node: 'pg1', action: 'fence', operationId: 'fo-1' }]);
   });
 
   it('a primary that answers again resets the clock', () => {
@@ -216,12 +217,15 @@ describe('hang of the primary', () => {
 describe('silent primary agent', () => {
   const reaches = (reachable: boolean) => ({ peer: reachable ? { node: 'pg1', reachable: true } : { node: 'pg1', reachable: false, error: 'timeout' as const } });
 
-  it('peers that still reach the primary: no failover, the primary stays healthy and routed', () => {
+  it('peers that still reach the primary: no failover, the primary stays healthy and routed; the silent agent is journaled once', () => {
     const sim = healthyCluster();
     for (const t of [2_000, 3_000, 4_500, 6_000, 9_000]) {
-      expect(sim.beat(t, { pg2: reaches(true), pg3: reaches(true) }, ['pg1']).types).toEqual([]);
+      const d = sim.beat(t, { pg2: reaches(true), pg3: reaches(true) }, ['pg1']);
+      if (t === 4_500) expect(d.one('node.health-changed')).toMatchObject({ node: 'pg1', healthy: true, reason: 'agent silent; peers reach it' });
+      else expect(d.types).toEqual([]);
     }
     expect(sim.state.nodes.pg1?.healthy).toBe(true);
+    expect(sim.state.nodes.pg1?.healthReason).toBe('agent silent; peers reach it');
     expect(sim.table()).toMatchObject({ writable: true, primary: { id: 'pg1' } });
   });
 
@@ -344,7 +348,8 @@ describe('candidate rules', () => {
     // the new priority is journaled in this pass, and counts from the next
     expect(sim.beat(3_000, { pg2: { priority: 10 } }).types).toEqual(['node.registered']);
     const d = sim.pass(3_000);
-    expect(d.types).toEqual(['failover.started', 'promotion.requested']);
+    // a restart in place was asked meanwhile: it may have started pg1 since, so it is fenced first
+    expect(d.types).toEqual(['failover.started', 'fence.requested']);
     expect(sim.state.blocked).toBeNull();
   });
 });
@@ -470,7 +475,8 @@ describe('paused cluster', () => {
     const sim = healthyCluster();
     sim.append(1_500, { type: 'cluster.paused', by: 'ops' });
     const d = sim.beat(2_000, { pg1: DEAD });
-    expect(d.types).toEqual(['node.health-changed']);
+    expect(d.types).toEqual(['node.health-changed', 'failover.blocked']);
+    expect(d.one('failover.blocked')).toMatchObject({ primary: 'pg1', reason: expect.stringMatching(/^paused: primary pg1 failed/), evidence: expect.arrayContaining([expect.objectContaining({ node: 'pg1', process: 'dead' })]) });
     expect(sim.beat(3_000).types).toEqual([]);
     sim.append(3_500, { type: 'cluster.resumed', by: 'ops' });
     expect(sim.beat(4_000).types).toContain('failover.started');
@@ -706,13 +712,18 @@ describe('failover without flapping or misleading entries', () => {
     expect(sim.pass(2_200).of('node.health-changed')).toContainEqual(expect.objectContaining({ node: 'pg2', healthy: false }));
   });
 
-  it('a primary never heard from is failed over when a majority of peers cannot reach it', () => {
+  it('a primary never heard from is failed over when a majority of peers cannot reach it, once its lease from their first reports is over', () => {
     const sim = new Sim();
     sim.append(0, { type: 'node.registered', node: 'pg1', host: 'pg1', port: PORT, priority: 100 });
     sim.append(0, { type: 'node.role-changed', node: 'pg1', role: 'primary', reason: 'test' });
     const down = { peer: { node: 'pg1', reachable: false, error: 'timeout' as const } };
     sim.observe(1_000, obs('pg2', down), obs('pg3', down));
     sim.settle(1_000);
+    // (a coordinator that just started knows no older loss: pg1 may have been cut off a moment ago)
+    expect(sim.entries('failover.started')).toHaveLength(0);
+    const lease = DEFAULT_SETTINGS.fenceAfterMs + DEFAULT_SETTINGS.fenceMarginMs;
+    sim.observe(1_000 + lease, obs('pg2', down), obs('pg3', down));
+    sim.settle(1_000 + lease);
     expect(sim.entries('failover.started')).toHaveLength(1);
     expect(sim.entries('failover.started')[0]!.reason).toMatch(/peers cannot reach/);
   });

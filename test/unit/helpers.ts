@@ -128,6 +128,18 @@ export interface JournalRecord {
   entry: JournalEntry;
 }
 
+/** What a leader pass saw and did, for property tests that watch every pass (`passWatchers`). */
+export interface PassRecord {
+  before: ClusterState;
+  after: ClusterState;
+  now: number;
+  settings: Settings;
+  decisions: Decision[];
+}
+
+/** Called after every `Sim.pass`; a test adds a watcher and removes it when done. */
+export const passWatchers = new Set<(r: PassRecord) => void>();
+
 export class Sim {
   state: ClusterState;
   readonly settings: Settings;
@@ -194,6 +206,7 @@ export class Sim {
 
   /** One leader pass: decide, then carry the decisions out in order. */
   pass(now: number): Decisions {
+    const before = this.state;
     const decisions = decide(this.state, now, this.settings);
     for (const d of decisions) {
       if (d.type === 'append') {
@@ -204,6 +217,7 @@ export class Sim {
         this.jobs.push({ ...d.job, jobId: `job-${++this.jobSeq}`, at: now });
       }
     }
+    for (const watch of passWatchers) watch({ before, after: this.state, now, settings: this.settings, decisions });
     return new Decisions(decisions);
   }
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { evolve } from '../../src/core/evolve.js';
 import { clusterPhase, renderStateMachineDoc, TRANSITIONS, CLUSTER_PHASES, nodePhase } from '../../src/core/machine.js';
 import { initialState } from '../../src/core/state.js';
-import { CLUSTER, healthyCluster } from './helpers.js';
+import { CLUSTER, DEAD, healthyCluster, jobResult } from './helpers.js';
 import { randomRun } from './random.js';
 
 const doc = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/state-machine.md');
@@ -36,7 +36,7 @@ describe('state machine', () => {
       }
     }
     // the runs reach the main paths
-    for (const key of ['healthy → primary-down', 'primary-down → failing-over', 'failing-over → degraded', 'healthy → switching-over', 'switching-over → failing-over']) {
+    for (const key of ['healthy → primary-down', 'primary-down → failing-over', 'failing-over → degraded', 'healthy → switching-over', 'switching-over → degraded']) {
       expect(seen.get(key) ?? 0, key).toBeGreaterThan(0);
     }
   });
@@ -51,5 +51,28 @@ describe('state machine', () => {
     expect(nodePhase(sim.state, 'pg1')).toBe('primary');
     expect(nodePhase(sim.state, 'pg2')).toBe('replica');
     expect(clusterPhase(initialState(CLUSTER))).toBe('bootstrapping');
+  });
+
+  it('a switchover is switching-over in every phase, its promote step included; a failover is failing-over', () => {
+    const sim = healthyCluster({ settings: { switchoverDrainMs: 0 } });
+    sim.fold({ kind: 'command', id: 'so-1', receivedAt: 2_000, entry: { type: 'command', v: 1, id: 'so-1', action: 'switchover', to: 'pg2', by: 't', at: 2_000 } });
+    sim.pass(2_000);
+    const phases: string[] = [`${sim.state.operation?.phase}:${clusterPhase(sim.state)}`];
+    sim.report(2_100, jobResult('pg1', { operationId: 'so-1', action: 'demote', ok: true, lsn: '0/3000000' }));
+    sim.pass(2_100);
+    phases.push(`${sim.state.operation?.phase}:${clusterPhase(sim.state)}`);
+    sim.pass(2_100);
+    phases.push(`${sim.state.operation?.phase}:${clusterPhase(sim.state)}`);
+    expect(phases).toEqual(['demoting:switching-over', 'catching-up:switching-over', 'promoting:switching-over']);
+    expect(nodePhase(sim.state, 'pg2')).toBe('promoting');
+    sim.report(2_200, jobResult('pg2', { operationId: 'so-1', action: 'promote', ok: true }));
+    sim.pass(2_200);
+    expect(sim.state.operation).toBeNull();
+    expect(sim.entries('failover.completed').at(-1)).toMatchObject({ operationId: 'so-1', kind: 'switchover', outcome: 'success' });
+
+    const fo = healthyCluster();
+    fo.beat(2_000, { pg1: DEAD });
+    expect(fo.state.operation?.phase).toBe('promoting');
+    expect(clusterPhase(fo.state)).toBe('failing-over');
   });
 });

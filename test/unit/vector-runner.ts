@@ -32,13 +32,13 @@ const TOP_KEYS = ['description', 'settings', 'phases'];
 const PHASE_KEYS = ['description', 'at', 'given', 'passes', 'expect'];
 const EXPECT_KEYS = ['decisions', 'types', 'jobs', 'topology', 'routing', 'noDecisions'];
 const TOPOLOGY_KEYS = ['primary', 'paused', 'operation', 'nodes', 'blocked', 'epoch', 'leader', 'lastFailoverAt', 'opSeq', 'sync', 'history', 'commands', 'handledCommands'];
-const NODE_KEYS = ['id', 'host', 'port', 'priority', 'healthy', 'healthReason', 'role', 'promotedAt', 'demotionAskedAt', 'pending'];
-const OPERATION_KEYS = ['id', 'kind', 'from', 'to', 'reason', 'manual', 'startedAt', 'phase', 'phaseAt', 'promoteResult', 'demoteResult', 'demoteLsn', 'commandId'];
+const NODE_KEYS = ['id', 'host', 'port', 'priority', 'healthy', 'healthReason', 'role', 'promotedAt', 'promotionAskedAt', 'demotionAskedAt', 'pending'];
+const OPERATION_KEYS = ['id', 'kind', 'from', 'to', 'reason', 'manual', 'startedAt', 'phase', 'phaseAt', 'deposed', 'fenceResult', 'promoteResult', 'demoteResult', 'demoteLsn', 'commandId'];
 const COMMAND_KEYS = ['id', 'action', 'to', 'by', 'at', 'receivedAt'];
 const HANDLED_KEYS = ['id', 'rejected'];
-const HISTORY_KEYS = ['id', 'kind', 'from', 'to', 'reason', 'startedAt', 'finishedAt', 'durationMs', 'lostBytes', 'outcome'];
+const HISTORY_KEYS = ['id', 'kind', 'from', 'to', 'reason', 'startedAt', 'finishedAt', 'durationMs', 'lostBytes', 'outcome', 'forkLsn', 'lossMeasured'];
 const ROUTING_KEYS = ['writable', 'primary', 'replicas', 'generation', 'epoch', 'updatedAt'];
-const ROUTING_PRIMARY_KEYS = ['id', 'host', 'port'];
+const ROUTING_PRIMARY_KEYS = ['id', 'host', 'port', 'draining'];
 const REPLICA_KEYS = ['host', 'port', 'healthy', 'lagBytes', 'lagMs', 'replayLsn', 'sync'];
 const JOB_KEYS = ['node', 'action', 'operationId', 'upstream', 'sync'];
 const SETTINGS_KEYS = Object.keys(DEFAULT_SETTINGS);
@@ -326,6 +326,7 @@ function parseSettings(v: unknown): Partial<Settings> {
   for (const [k, x] of Object.entries(o)) {
     const d: unknown = (DEFAULT_SETTINGS as unknown as Record<string, unknown>)[k];
     if (typeof d === 'number') int(x, `settings.${k}`);
+    else if (k === 'synchronous' && x === 'quorum') continue;
     else if (typeof x !== typeof d) fail(`settings.${k}`, `expected a ${typeof d}, got ${JSON.stringify(x)}`);
   }
   return o;
@@ -358,27 +359,21 @@ function checkExpect(run: Run, out: PhaseOutcome, e: JsonObject, where: string):
     );
   }
 
+  // every phase states its full outcome: the exact list of journal drafts (each a partial
+  // object, in order, as many as were appended) and of jobs, or noDecisions
+  if (!('decisions' in e) && !('noDecisions' in e)) fail(where, `state the full outcome: decisions (every appended draft, in order) or noDecisions; appended ${show(out.appends.map((a) => a.type))}`);
   if ('decisions' in e) {
-    // in order, as a subsequence of what was appended: each expected draft matches a later appended one
-    let from = 0;
-    for (const [i, d] of array(e.decisions, `${where}.decisions`).entries()) {
-      const w = `${where}.decisions[${i}]`;
-      const want = object(d, w);
-      const type = str(want.type, `${w}.type`);
-      let found = -1;
-      for (let j = from; j < out.appends.length; j++) {
-        if (mismatch(out.appends[j], want, w) === null) {
-          found = j;
-          break;
-        }
-      }
-      if (found < 0) {
-        const same = out.appends.filter((a) => a.type === type);
-        const why = same.length ? same.map((a) => mismatch(a, want, w)).join('; ') : `no ${type} appended`;
-        fail(w, `no appended entry (after the previous match) matches ${JSON.stringify(want)}: ${why}. Appended: ${show(out.appends.map((a) => a.type))}`);
-      }
-      from = found + 1;
+    const want = array(e.decisions, `${where}.decisions`);
+    if (want.length !== out.appends.length) {
+      fail(`${where}.decisions`, `expected ${want.length} drafts, got ${out.appends.length}: ${show(out.appends.map((a) => a.type))}`);
     }
+    for (const [i, d] of want.entries()) {
+      const w = `${where}.decisions[${i}]`;
+      str(object(d, w).type, `${w}.type`);
+      const m = mismatch(out.appends[i], d, w);
+      if (m) fail(w, `${m}. Appended: ${show(out.appends)}`);
+    }
+    if (out.jobs.length > 0 && !('jobs' in e)) fail(where, `state the jobs too: ${out.jobs.length} sent: ${show(out.jobs)}`);
   }
 
   if ('jobs' in e) {
@@ -429,6 +424,21 @@ function checkExpect(run: Run, out: PhaseOutcome, e: JsonObject, where: string):
       } else check((table as unknown as Record<string, unknown>)[k], v, `${w}.${k}`);
     }
   }
+}
+
+/** What each phase's passes decided (for tooling that writes a phase's full outcome). */
+export function phaseOutcomes(vector: unknown): PhaseOutcome[] {
+  const v = object(vector, 'vector');
+  const run = new Run(parseSettings(v.settings));
+  return array(v.phases, 'phases').map((p, i) => {
+    const phase = object(p, `phases[${i}]`);
+    const at = int(phase.at, 'at');
+    array(phase.given ?? [], 'given').forEach((g, j) => run.given(g, at, `phases[${i}].given[${j}]`));
+    const passes = phase.passes === undefined ? 1 : int(phase.passes, 'passes');
+    const out: PhaseOutcome = { appends: [], jobs: [] };
+    for (let k = 0; k < passes; k++) run.pass(at, `phases[${i}]`, out);
+    return out;
+  });
 }
 
 /** Run one vector; throws a VectorError at the first unknown key or failed expectation. */

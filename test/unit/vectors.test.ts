@@ -24,10 +24,18 @@ describe('test vectors', () => {
 });
 
 describe('the vector runner', () => {
+  /** What the bootstrap passes append, in full. */
+  const FULL = [
+    { type: 'node.registered', node: 'pg1' },
+    { type: 'node.registered', node: 'pg2' },
+    { type: 'node.role-changed', node: 'pg1' },
+    { type: 'node.health-changed', node: 'pg1' },
+    { type: 'node.health-changed', node: 'pg2' },
+  ];
   /** A minimal valid vector: pg1 and pg2 bootstrap into a healthy cluster. */
-  const ok = (expect_: Record<string, unknown> = { topology: { primary: 'pg1' } }, phase: Record<string, unknown> = {}): Record<string, unknown> => ({
+  const ok = (more: Record<string, unknown> = { topology: { primary: 'pg1' } }, phase: Record<string, unknown> = {}): Record<string, unknown> => ({
     description: 'bootstrap',
-    phases: [{ at: 1000, given: [{ obs: { node: 'pg1', role: 'primary' } }, { obs: { node: 'pg2' } }], passes: 3, expect: expect_, ...phase }],
+    phases: [{ at: 1000, given: [{ obs: { node: 'pg1', role: 'primary' } }, { obs: { node: 'pg2' } }], passes: 3, expect: 'noDecisions' in more || 'decisions' in more ? more : { decisions: FULL, ...more }, ...phase }],
   });
 
   it('runs a valid vector', () => {
@@ -67,16 +75,18 @@ describe('the vector runner', () => {
     expect(() => runVector(ok({ topology: { primary: 'pg2' } }))).toThrow(/topology\.primary: expected "pg2", got "pg1"/);
     expect(() => runVector(ok({ noDecisions: true }))).toThrow(/expected no decisions/);
     expect(() => runVector(ok({ types: ['node.registered'] }))).toThrow(/types/);
-    expect(() => runVector(ok({ decisions: [{ type: 'failover.started' }] }))).toThrow(/no failover\.started appended/);
-    // in order: the role change comes after the registrations
-    expect(() => runVector(ok({ decisions: [{ type: 'node.role-changed' }, { type: 'node.registered' }] }))).toThrow(/decisions\[1\]/);
+    // the full outcome: every appended draft, in order, no more, no fewer
+    expect(() => runVector(ok({ decisions: [...FULL, { type: 'failover.started' }] }))).toThrow(/expected 6 drafts, got 5/);
+    expect(() => runVector(ok({ decisions: FULL.slice(1) }))).toThrow(/expected 4 drafts, got 5/);
+    expect(() => runVector(ok({ decisions: [FULL[2], FULL[0], FULL[1], FULL[3], FULL[4]] }))).toThrow(/decisions\[0\]/);
+    expect(() => runVector(ok({ topology: { primary: 'pg1' } }, { expect: { topology: { primary: 'pg1' } } }))).toThrow(/state the full outcome/);
     expect(() => runVector(ok({ routing: { replicas: { pg9: { healthy: true } } } }))).toThrow(/replicas\.pg9/);
     expect(() => runVector(ok({ jobs: [{ node: 'pg2' }] }))).toThrow(/expected 1 items, got 0/);
   });
 
   it('fails on a vector with nothing to check', () => {
     expect(() => runVector({ description: 'x', phases: [{ at: 1, given: [] }] })).toThrow(/no phase has an expect/);
-    expect(() => runVector(ok({}))).toThrow(/empty expect/);
+    expect(() => runVector(ok({}, { expect: {} }))).toThrow(/empty expect/);
   });
 
   it('matches partials: subsets, null as absent, $contains, arrays by length', () => {

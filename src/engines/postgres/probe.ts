@@ -2,17 +2,19 @@
  * Probing a local PostgreSQL: one round trip per probe over a persistent connection.
  * A dropped connection is reported at once (`onLost`), so a postmaster's death is
  * noticed without waiting for the next probe.
+ *
+ * Every query the agent sends is bounded twice: `query_timeout` on the client (a hung
+ * server or a frozen backend cannot hold the caller past it) and `statement_timeout` on
+ * the server (the statement is cancelled there too, and `lock_timeout` bounds a wait on
+ * a lock), both from the caller's timeout.
  */
 import pg from 'pg';
 import type { ProbeError, ReplicationPeer } from '../../events/observation.js';
+import type { Connection } from '../types.js';
+import { pgClientConfig } from './connection.js';
 
-export interface PgTarget {
-  host: string;
-  port: number;
-  user: string;
-  password?: string | undefined;
-  database: string;
-}
+/** The configured connection to a node (host, port, user, password or passfile, database, sslmode). */
+export type PgTarget = Connection;
 
 export interface PgProbe {
   reachable: boolean;
@@ -37,8 +39,12 @@ SELECT r.rec,
   CASE WHEN NOT r.rec THEN NULL
        WHEN pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
        ELSE floor(extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000) END AS delay_ms,
-  CASE WHEN r.rec THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
+  CASE WHEN r.rec THEN (SELECT received_tli FROM pg_stat_wal_receiver)
        ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tli,
+  CASE WHEN r.rec AND (SELECT received_tli FROM pg_stat_wal_receiver) IS NULL
+       THEN greatest((SELECT timeline_id FROM pg_control_checkpoint()),
+                     (SELECT nullif(min_recovery_end_timeline, 0) FROM pg_control_recovery())) END AS disk_tli,
+  pg_postmaster_start_time()::text AS started,
   (SELECT status FROM pg_stat_wal_receiver) AS wr_status,
   (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver WHERE sender_host IS NOT NULL) AS sender,
   current_setting('primary_conninfo') AS conninfo,
@@ -69,9 +75,30 @@ export function classifyPgError(err: unknown): { error: ProbeError; message: str
   return { error: 'other', message };
 }
 
+/** a nullable SQL number → number | null */
+function num(v: unknown): number | null {
+  return v === null || v === undefined ? null : Number(v);
+}
+
+/**
+ * A replica's timeline: the one its WAL receiver last received on, or, once the receiver
+ * is gone (the primary died), the one it last reported for this same postmaster run, and
+ * never less than the timeline on disk (last restartpoint, minimum recovery point). The
+ * on-disk values alone lag: a standby that switched timelines keeps its old restartpoint
+ * until the next one (checkpoint_timeout). The probe reads the on-disk values (two reads
+ * of pg_control) only while no receiver runs. After a restart of the standby nothing
+ * remembered is trusted (its data directory may have been replaced).
+ */
+export function replicaTimeline(received: number | null, remembered: number | null, onDisk: number | null): number | null {
+  const known = [received ?? remembered, onDisk].filter((t): t is number => t !== null && t > 0);
+  return known.length === 0 ? null : Math.max(...known);
+}
+
 export class PostgresProber {
   private client: pg.Client | null = null;
   private connecting: Promise<pg.Client> | null = null;
+  /** the WAL receiver's last timeline, and the postmaster run (start time) it was seen in */
+  private received: { started: string; tli: number } | null = null;
 
   constructor(
     private readonly target: PgTarget,
@@ -84,13 +111,8 @@ export class PostgresProber {
     if (this.client) return this.client;
     if (this.connecting) return this.connecting;
     const client = new pg.Client({
-      host: this.target.host,
-      port: this.target.port,
-      user: this.target.user,
-      password: this.target.password,
-      database: this.target.database,
-      connectionTimeoutMillis: this.timeoutMs,
-      query_timeout: this.timeoutMs,
+      ...pgClientConfig(this.target),
+      ...bounded(this.timeoutMs),
       application_name: 'switchyard-agent',
       keepAlive: true,
     });
@@ -132,7 +154,7 @@ export class PostgresProber {
       const probe: PgProbe = {
         reachable: true,
         role: rec ? 'replica' : 'primary',
-        timeline: row.tli === null || row.tli === undefined ? null : Number(row.tli),
+        timeline: rec ? this.replicaTimeline(num(row.tli), num(row.disk_tli), String(row.started)) : num(row.tli),
         lsn: (row.lsn as string | null) ?? null,
         replayLsn: (row.replay as string | null) ?? null,
         replayDelayMs: row.delay_ms === null || row.delay_ms === undefined ? null : Math.max(0, Number(row.delay_ms)),
@@ -152,6 +174,12 @@ export class PostgresProber {
     }
   }
 
+  private replicaTimeline(received: number | null, onDisk: number | null, started: string): number | null {
+    if (this.received?.started !== started) this.received = null;
+    if (received !== null && received > 0) this.received = { started, tli: received };
+    return replicaTimeline(received, this.received?.tli ?? null, onDisk);
+  }
+
   async close(): Promise<void> {
     const c = this.client;
     this.client = null;
@@ -159,15 +187,19 @@ export class PostgresProber {
   }
 }
 
-/** Run one statement on a fresh connection (for actions). */
+/** Connection options that bound the connect and every query, client side and server side. */
+export function bounded(timeoutMs: number): Pick<pg.ClientConfig, 'connectionTimeoutMillis' | 'query_timeout' | 'statement_timeout' | 'lock_timeout'> {
+  return { connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, statement_timeout: timeoutMs, lock_timeout: timeoutMs };
+}
+
+/**
+ * Run statements on a fresh connection (for actions). `timeoutMs` bounds the connect and
+ * each query (client `query_timeout`, server `statement_timeout` and `lock_timeout`).
+ */
 export async function withClient<T>(target: PgTarget, timeoutMs: number, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({
-    host: target.host,
-    port: target.port,
-    user: target.user,
-    password: target.password,
-    database: target.database,
-    connectionTimeoutMillis: timeoutMs,
+    ...pgClientConfig(target),
+    ...bounded(timeoutMs),
     application_name: 'switchyard-agent',
   });
   client.on('error', () => {});
