@@ -71,6 +71,21 @@ export function isNodeFailure(err: unknown): boolean {
 }
 
 /**
+ * The server went away or is going (reset, terminated, refused, shutting down): the other
+ * connections open to it are suspect too. (Not a login refusal, a connection limit or a
+ * statement timeout: those say nothing about the connections already open.)
+ */
+export function isConnectionLost(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!e) return false;
+  if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
+  const state = sqlState(err);
+  if (state && (state.startsWith('08') || state === '57P01' || state === '57P02' || state === '57P03')) return true;
+  const msg = typeof e.message === 'string' ? e.message : '';
+  return msg.includes('Connection terminated') || msg.includes('Client has encountered a connection error');
+}
+
+/**
  * The node left the table and its pool was closed between choosing it and sending:
  * nothing ran, and the node is not at fault (no breaker, no retry spent): choose again.
  */

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { parseLsn } from '../core/lsn.js';
 import { classifierReady, classifyQuery } from './classify.js';
 import { routeContexts, type ConsistencyScope } from './consistency.js';
-import { ClientError, isNodeFailure, isPoolEnded, isRecoveryConflict, provesNotRun } from './errors.js';
+import { ClientError, isConnectionLost, isNodeFailure, isPoolEnded, isRecoveryConflict, provesNotRun } from './errors.js';
 import type { Emitter, QueryErrorEvent, QueryExecutedEvent } from './events.js';
 import type { ClientMetrics } from './metrics.js';
 import type { Node } from './node.js';
@@ -120,6 +120,7 @@ export class Executor {
   /** a node failure counts against the node's breaker; opening it ejects the node for `openMs` */
   nodeFailed(n: Node, err: Error): void {
     n.errors++;
+    if (isConnectionLost(err)) n.distrust();
     if (n.breaker.failure(Date.now())) {
       this.topo.version++;
       this.events.emit('node-ejected', { nodeId: n.id, role: n.view.role, reason: err.message });
@@ -180,18 +181,23 @@ export class Executor {
     );
   }
 
-  private async runWrite(q: string | pg.QueryConfig, values: unknown[] | undefined, retried = false, rerouted = 0): Promise<pg.QueryResult> {
+  /**
+   * A write on the primary. `holdUntil` is set once an attempt failed in a way that proves
+   * the statement never ran (a refused connect, a read-only node, …): from then on it is
+   * sent again, to the primary the table names by then, until holdWritesMs has passed.
+   */
+  private async runWrite(q: string | pg.QueryConfig, values: unknown[] | undefined, holdUntil: number | null = null, rerouted = 0, attempt = 0): Promise<pg.QueryResult> {
     const n = await this.router.writeNode();
     const scope = this.scope();
     const t0 = this.begin(n);
     try {
-      const c = await n.pool.connect();
+      const c = await n.checkout();
       if (n.removed && !this.topo.closed && rerouted < MAX_REROUTES) {
         // the node left the table while the write waited for a connection: nothing ran, and
         // it is no primary of ours any more: the write goes to the primary the table names
         c.release();
         n.view.inflight--;
-        return this.runWrite(q, values, retried, rerouted + 1);
+        return this.runWrite(q, values, holdUntil, rerouted + 1, attempt);
       }
       let res: pg.QueryResult;
       let bad: Error | undefined;
@@ -205,16 +211,18 @@ export class Executor {
       } finally {
         c.release(bad);
       }
-      this.done(n, 'write', t0, retried);
+      this.done(n, 'write', t0, holdUntil !== null);
       return res;
     } catch (err) {
-      const retry = !retried && provesNotRun(err);
+      const until = holdUntil ?? Date.now() + this.o.holdWritesMs;
+      const retry = provesNotRun(err) && Date.now() < until && !this.topo.closed;
       this.failed(n, 'write', err as Error, retry);
       if (!retry) throw err;
       this.retries++;
-      // it never ran: once more, on the primary the table names by then (held up to holdWritesMs)
-      await this.topo.whilePrimary(n, Date.now() + this.o.holdWritesMs);
-      return this.runWrite(q, values, true);
+      // it never ran: again, on the primary the table names by then; the same node again
+      // after a short backoff (a primary restarted in place keeps its name), until the hold ends
+      await this.topo.whilePrimary(n, Math.min(until, Date.now() + Math.min(1000, 100 * 2 ** attempt)));
+      return this.runWrite(q, values, until, 0, attempt + 1);
     }
   }
 

@@ -16,6 +16,10 @@ export class Node {
   removed = false;
   /** clients checked out through connect() / transaction() */
   readonly leased = new Set<pg.PoolClient>();
+  /** connections opened here so far, and how many of them predate the last connection-level failure */
+  private opened = 0;
+  private suspectUpTo = 0;
+  private readonly born = new WeakMap<pg.Client, number>();
   private drainTimer: NodeJS.Timeout | null = null;
   private warming = false;
   /** the pool's end(), once asked for (it is asked for once) */
@@ -35,8 +39,32 @@ export class Node {
     now: number,
   ) {
     this.pool = new pg.Pool({ ...config, host, port });
+    this.pool.on('connect', (c) => this.born.set(c, ++this.opened));
     this.breaker = new Breaker(breaker);
     this.view = { id, role, healthy: true, draining: false, zone: null, lagMs: null, lagBytes: null, replayLsn: null, joinedAt: now, inflight: 0, latencyMs: null, available: true, weight: 1 };
+  }
+
+  /**
+   * A connection-level failure here (reset, terminated, refused): the connections opened
+   * before it are likely dead too (a killed server closes them all, and the pool learns
+   * of each only when its socket says so). checkout() does not hand them out again.
+   */
+  distrust(): void {
+    this.suspectUpTo = this.opened;
+  }
+
+  /**
+   * A connection for a write or a lease: never one opened before the last connection-level
+   * failure (it is destroyed instead), so that a write after a crash meets a refused
+   * connect, which proves it never ran and may go to the next primary, not a dead socket,
+   * which proves nothing.
+   */
+  async checkout(): Promise<pg.PoolClient> {
+    for (;;) {
+      const c = await this.pool.connect();
+      if ((this.born.get(c) ?? Infinity) > this.suspectUpTo) return c;
+      c.release(true);
+    }
   }
 
   /** Open one connection ahead of need (none is open yet), so the first statement needs no handshake. */

@@ -39,7 +39,7 @@ export class Sessions {
       const n: Node = role === 'primary' ? await this.router.writeNode() : await this.router.slowRead({ type: 'read' }, exclude);
       let got: pg.PoolClient | null = null;
       try {
-        const client = await n.pool.connect();
+        const client = await n.checkout();
         got = client;
         // the node left the table while the lease waited for a connection: nothing ran, choose again
         if (n.removed && !this.topo.closed && Date.now() < deadline) {

@@ -112,7 +112,15 @@ export async function waitHealthy(file: SandboxFile, timeoutMs: number, children
     if (t) {
       const healthy = t.replicas.filter((r) => r.healthy).length;
       last = `primary ${t.primary?.id ?? 'none'}, ${healthy}/${want} replicas healthy`;
-      if (t.primary && healthy === want) return;
+      if (t.primary && healthy === want) {
+        // every coordinator serves the API, not only the first: a client given all their
+        // URLs (or a test asking the second) must not meet a refused connection
+        const others = file.coordinators.filter((c) => c.api !== file.api);
+        const tables = await Promise.all(others.map((c) => fetchRouting(c.api, file.cluster)));
+        const waiting = others.filter((_, i) => tables[i]?.primary?.id !== t.primary!.id);
+        if (waiting.length === 0) return;
+        last = `primary ${t.primary.id}, ${healthy}/${want} replicas healthy; waiting for ${waiting.map((c) => c.api).join(', ')} to serve the same table`;
+      }
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -198,7 +198,7 @@ export class Sandbox {
     };
     fs.writeFileSync(sandboxFilePath(dir), JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
     this.file = file;
-    await timed(progress, 'routing table shows the primary and every replica healthy', () => waitHealthy(file, 60_000, this.children, dir, this.childInfo));
+    await timed(progress, 'routing table shows the primary and every replica healthy, on every coordinator', () => waitHealthy(file, 60_000, this.children, dir, this.childInfo));
     return file;
   }
 

@@ -261,6 +261,6 @@ describe('ReplicatedPool following the control plane on real processes', () => {
     expect(resume.resumeMs).toBeLessThan(5000);
     expect(resume.dispatchMs).toBeLessThan(1000);
     // a write may fail only if it was in flight on the killed primary: at most one (one writer)
-    expect(l.writeErrors.length).toBeLessThanOrEqual(1);
+    expect(l.writeErrors.length, JSON.stringify(l.writeErrors)).toBeLessThanOrEqual(1);
   });
 });

@@ -45,10 +45,10 @@ describe('redis through agents and coordinators', () => {
 
   it('kill -9 of the master: a replica is promoted and takes a SET, the other re-pointed, never two writable masters; the old master rejoins as a replica', async () => {
     const old = await primaryOf(file);
-    const m = await client(old.port);
+    const m = await client(old.port, 6_000);
     clients.push(m);
     for (let i = 0; i < 100; i++) await m.set(`k${i}`, String(i));
-    expect(await m.wait(2, 2_000)).toBe(2);
+    expect(await m.wait(2, 4_000)).toBe(2);
     const watch = watchMasters(file.nodes);
     const t0 = Date.now();
     process.kill(serverPid(old), 'SIGKILL');
@@ -140,10 +140,10 @@ describe('redis through agents and coordinators', () => {
 
   it('the empty-restart rule: a master whose host died (server and agent) is not restarted empty as a master by its new agent', async () => {
     const old = await settled(file, null);
-    const m = await client(old.port);
+    const m = await client(old.port, 6_000);
     clients.push(m);
     for (let i = 0; i < 200; i++) await m.set(`e${i}`, String(i));
-    expect(await m.wait(2, 2_000)).toBe(2);
+    expect(await m.wait(2, 4_000)).toBe(2);
     // the host dies: its agent and its server, at once
     process.kill(old.agentPid, 'SIGKILL');
     process.kill(serverPid(old), 'SIGKILL');

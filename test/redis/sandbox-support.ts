@@ -11,9 +11,12 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 
 export type Node = SandboxFile['nodes'][number];
 
-/** A connected client of one node (no reconnect, no queue: a command fails when the node does not answer). */
-export async function client(port: number): Promise<Redis> {
-  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 500, commandTimeout: 500, retryStrategy: () => null });
+/**
+ * A connected client of one node (no reconnect, no queue: a command fails when the node
+ * does not answer within `commandTimeout`; give a blocking command such as WAIT more).
+ */
+export async function client(port: number, commandTimeout = 500): Promise<Redis> {
+  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 500, commandTimeout, retryStrategy: () => null });
   c.on('error', () => {});
   await c.connect();
   return c;
