@@ -150,6 +150,7 @@ export abstract class AgentCore {
       host: this.cfg.host,
       port: this.cfg.port,
       priority: this.cfg.noFailover ? 0 : this.cfg.priority,
+      ...(this.cfg.zone !== undefined ? { zone: this.cfg.zone } : {}),
       reachable: p.reachable,
       process: processState,
       role: p.role,

@@ -22,6 +22,8 @@ export function doc(schema: DocumentedSchema): FastifySchema {
 
 const Nullable = <T extends TSchema>(t: T, opts?: SchemaOptions) => Type.Union([t, Type.Null()], opts);
 const NodeId = Type.String({ description: 'node id' });
+/** absent when the node's agent has no zone configured: tables of clusters without zones keep their shape */
+const Zone = Type.String({ description: "the zone label of the node's agent (`zone` in its config): clients with a zone prefer nodes in it" });
 
 export const RoutingReplica = Type.Object({
   id: NodeId,
@@ -32,6 +34,7 @@ export const RoutingReplica = Type.Object({
   lagMs: Nullable(Type.Number({ description: 'replay lag in ms; null while unknown' })),
   replayLsn: Nullable(Type.String()),
   sync: Type.Boolean({ description: 'a synchronous (or quorum) standby of the primary' }),
+  zone: Type.Optional(Zone),
   lastWriteDate: Type.Optional(Nullable(Type.String({ format: 'date-time', description: "MongoDB: the member's last write (hello lastWrite.lastWriteDate)" }))),
   stalenessMs: Type.Optional(Nullable(Type.Number({ description: 'MongoDB: server-selection staleness in ms (the spec formula); null when the member is not routable as a secondary' }))),
 });
@@ -44,6 +47,7 @@ export const RoutingNode = Type.Object({
   phase: Type.String({ description: 'node phase: unknown, primary, primary-down, replica, replica-down, promoting, demoting (docs/state-machine.md)' }),
   healthy: Type.Boolean(),
   reason: Type.String({ description: 'why it is in its phase, as journaled (streaming, agent silent, unreachable: refused, …)' }),
+  zone: Type.Optional(Zone),
 });
 
 export const RoutingTable = Type.Object(
@@ -59,6 +63,7 @@ export const RoutingTable = Type.Object(
         id: NodeId,
         host: Type.String(),
         port: Type.Integer(),
+        zone: Type.Optional(Zone),
         draining: Type.Optional(Type.Literal(true, { description: 'a switchover will demote it shortly: start no new transaction there (writable is false); those in flight may finish' })),
         lastWriteDate: Type.Optional(Nullable(Type.String({ format: 'date-time', description: "MongoDB: the primary's last write" }))),
       }),

@@ -94,6 +94,17 @@ A \`SWITCHYARD_*\` variable set as well wins over its alias (a warning says so).
 
 ${table(AgentConfig)}
 
+### Zones
+
+Give each agent the zone its node runs in (\`zone: eu-west-1a\` in its file, or
+\`SWITCHYARD_ZONE=eu-west-1a\`). The agent reports it with every probe, the leader journals it
+with the node's registration (a changed zone, after a restart of the agent, is registered again),
+and the routing table carries it as \`zone\` on the primary, on each replica and in the node list;
+\`switchyard ctl list\` and the dashboard show it. A node whose agent has none has no \`zone\`
+field: a cluster without zones keeps the table it had. Clients use it with their own \`zone\`
+option (docs/client.md): \`readPreference: 'nearest'\` reads from a node in the same zone first,
+and every other preference breaks its ties the same way. The coordinator needs no setting.
+
 ## Coordinator
 
 Environment variables of \`clusters[].settings\` and \`clusters[].engine\` apply to every cluster.

@@ -77,6 +77,13 @@ export const AgentConfig = Type.Object(
     port: Type.Integer({ minimum: 1, maximum: 65535, default: 5432, description: 'port of the node', env: 'SWITCHYARD_PG_PORT' }),
     priority: Type.Integer({ minimum: 0, maximum: 1000, default: 100, description: 'failover preference among equals; 0 never promotes this node', env: 'SWITCHYARD_PRIORITY' }),
     noFailover: Type.Boolean({ default: false, description: 'never promote this node (reported as priority 0)', env: 'SWITCHYARD_NO_FAILOVER' }),
+    zone: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_.-]{1,64}$',
+        description: "this node's zone (availability zone, rack or data centre), e.g. eu-west-1a: up to 64 letters, digits, '.', '_' or '-'. The routing table carries it; a client with the same zone reads there first (readPreference nearest) (default: none)",
+        env: 'SWITCHYARD_ZONE',
+      }),
+    ),
     dataDir: Type.Optional(Type.String({ minLength: 1, description: "when set, the agent manages the node's process: starts, restarts, rejoins it (default: unmanaged)", env: 'SWITCHYARD_DATA_DIR' })),
     pgBin: Type.Optional(Type.String({ minLength: 1, description: 'directory of the PostgreSQL server binaries (initdb, postgres, pg_rewind...) (default: PG_BIN, pg_config --bindir, /usr/lib/postgresql/<newest>/bin)', env: 'SWITCHYARD_PG_BIN' })),
     listen: Type.Optional(Type.String({ minLength: 1, description: "listen_addresses a re-cloned or rewound node keeps (default: the one in its own postgresql.conf)", env: 'SWITCHYARD_PG_LISTEN' })),

@@ -154,10 +154,12 @@ function applyJournal(state: ClusterState, e: JournalEntry): ClusterState {
       return { ...state, leader: e.coordinator };
     case 'node.registered': {
       const old = state.nodes[e.node];
-      const node: NodeInfo = old
+      const base: NodeInfo = old
         ? { ...old, host: e.host, port: e.port, priority: e.priority }
         : { id: e.node, host: e.host, port: e.port, priority: e.priority, healthy: false, healthReason: 'registered', role: 'replica', pending: null, promotedAt: null, demotionAskedAt: null };
-      return { ...state, nodes: { ...state.nodes, [e.node]: node } };
+      // the zone is the newest registration's: one without it clears an old label (never `zone: undefined`)
+      const { zone: _oldZone, ...node } = base;
+      return { ...state, nodes: { ...state.nodes, [e.node]: e.zone !== undefined ? { ...node, zone: e.zone } : node } };
     }
     case 'node.removed': {
       const { [e.node]: _gone, ...nodes } = state.nodes;

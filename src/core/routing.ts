@@ -7,7 +7,7 @@
 import { bytesAhead, codecOf } from './positions.js';
 import { clusterPhase, nodePhase, type ClusterPhase, type NodePhase } from './machine.js';
 import { setRoutes } from './set.js';
-import type { ClusterState } from './state.js';
+import type { ClusterState, NodeInfo } from './state.js';
 
 export interface RoutingReplica {
   id: string;
@@ -18,6 +18,8 @@ export interface RoutingReplica {
   lagMs: number | null;
   replayLsn: string | null;
   sync: boolean;
+  /** the zone label its agent reports; absent when none is configured */
+  zone?: string;
   /** a set that elects itself (MongoDB): the member's last write (ISO) and its server-selection staleness in ms (null: not routable as a secondary) */
   lastWriteDate?: string | null;
   stalenessMs?: number | null;
@@ -37,6 +39,8 @@ export interface RoutingNode {
   healthy: boolean;
   /** why it is in its phase, as journaled ("streaming", "agent silent", "unreachable: refused", …) */
   reason: string;
+  /** the zone label its agent reports; absent when none is configured */
+  zone?: string;
 }
 
 export interface RoutingTable {
@@ -47,7 +51,7 @@ export interface RoutingTable {
   writable: boolean;
   updatedAt: string;
   /** `draining`: a switchover is about to demote it: start no new transaction there (writable is false) */
-  primary: { id: string; host: string; port: number; draining?: true; lastWriteDate?: string | null } | null;
+  primary: { id: string; host: string; port: number; zone?: string; draining?: true; lastWriteDate?: string | null } | null;
   replicas: RoutingReplica[];
   /** a MongoDB replica set's name (clients connect with it) */
   setName?: string | null;
@@ -59,6 +63,11 @@ export interface RoutingTable {
   blocked?: string | null;
   /** every registered node with its phase and reason (for operators; not for routing) */
   nodes?: RoutingNode[];
+}
+
+/** `{ zone }` when the node has one, else nothing: a table without zones keeps its shape. */
+function zoneOf(n: NodeInfo): { zone?: string } {
+  return n.zone !== undefined ? { zone: n.zone } : {};
 }
 
 export function routingTable(state: ClusterState): RoutingTable {
@@ -89,6 +98,7 @@ export function routingTable(state: ClusterState): RoutingTable {
       lagMs,
       replayLsn,
       sync: seen ? seen.syncState === 'sync' || seen.syncState === 'quorum' : false,
+      ...zoneOf(n),
     };
     if (set) {
       const r = set.byAddress.get(`${n.host}:${String(n.port)}`);
@@ -106,7 +116,7 @@ export function routingTable(state: ClusterState): RoutingTable {
     epoch: state.epoch,
     writable,
     updatedAt: new Date(state.generationAt).toISOString(),
-    primary: writable && p ? { id: p.id, host: p.host, port: p.port, ...extra } : draining && p ? { id: p.id, host: p.host, port: p.port, draining: true } : null,
+    primary: writable && p ? { id: p.id, host: p.host, port: p.port, ...zoneOf(p), ...extra } : draining && p ? { id: p.id, host: p.host, port: p.port, ...zoneOf(p), draining: true } : null,
     replicas,
     ...(set ? { setName: set.setName } : {}),
     phase: clusterPhase(state),
@@ -116,7 +126,7 @@ export function routingTable(state: ClusterState): RoutingTable {
       .sort()
       .map((id) => {
         const n = state.nodes[id]!;
-        return { id, host: n.host, port: n.port, role: n.role, phase: nodePhase(state, id), healthy: n.healthy, reason: n.healthReason };
+        return { id, host: n.host, port: n.port, role: n.role, phase: nodePhase(state, id), healthy: n.healthy, reason: n.healthReason, ...zoneOf(n) };
       }),
   };
 }

@@ -20,6 +20,8 @@ export interface NodeInfo {
   host: string;
   port: number;
   priority: number;
+  /** the zone label its agent reports (node.registered); absent when none is configured */
+  zone?: string;
   /** the journal's verdict, as routed */
   healthy: boolean;
   healthReason: string;

@@ -4,6 +4,7 @@
  * script that checks the lease (see src/bus/lua/append-2.lua).
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Zone } from './observation.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 128 });
 const OpId = Type.String({ minLength: 1, maxLength: 128 });
@@ -41,6 +42,8 @@ export const NodeRegistered = entry('node.registered', {
   host: Type.String({ maxLength: 255 }),
   port: Type.Integer({ minimum: 1, maximum: 65535 }),
   priority: Type.Integer({ minimum: 0, maximum: 1000 }),
+  /** the zone label its agent reports; absent when none is configured (and in entries written before zones) */
+  zone: Type.Optional(Zone),
 });
 export const NodeRemoved = entry('node.removed', { node: Id, reason: Type.String({ maxLength: 500 }) });
 export const HealthChanged = entry('node.health-changed', {

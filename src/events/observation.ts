@@ -16,6 +16,9 @@ export const ProbeError = Type.Union([
 ]);
 export type ProbeError = Static<typeof ProbeError>;
 
+/** A zone label (an availability zone, a rack, a data centre): what clients match their own zone against. */
+export const Zone = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]{1,64}$' });
+
 export const NodeRole = Type.Union([Type.Literal('primary'), Type.Literal('replica'), Type.Literal('unknown')]);
 export type NodeRole = Static<typeof NodeRole>;
 
@@ -94,6 +97,8 @@ export const ObservationV1 = Type.Object({
   host: Type.String({ maxLength: 255 }),
   port: Type.Integer({ minimum: 1, maximum: 65535 }),
   priority: Type.Integer({ minimum: 0, maximum: 1000 }),
+  /** the node's zone label from the agent's config (e.g. `eu-west-1a`), for clients' `nearest` reads; absent: none configured */
+  zone: Type.Optional(Zone),
   reachable: Type.Boolean(),
   error: Type.Optional(ProbeError),
   errorMessage: Type.Optional(Type.String({ maxLength: 500 })),

@@ -148,6 +148,7 @@ export class Sandbox {
         ...(o.engine === 'redis' ? {} : { ...agentLogin, database: 'postgres' }),
         probeIntervalMs: o.probeIntervalMs ?? 200,
         probeTimeoutMs: 1000,
+        ...(o.zones?.[i] !== undefined ? { zone: o.zones[i] } : {}),
       };
       fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2), { mode: 0o600 });
       const logFile = path.join(logDir, `agent-${id}.log`);

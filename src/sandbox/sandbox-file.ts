@@ -20,6 +20,8 @@ export interface SandboxOptions {
   leaseTtlMs?: number;
   /** the postgres superuser's password (tests set a known one); default: generated */
   pgPassword?: string;
+  /** a zone label per node, in node order (primary first): each agent's `zone`; default: none */
+  zones?: readonly string[];
 }
 
 export interface SandboxNode {
@@ -68,6 +70,12 @@ export function validateSandboxOptions(o: SandboxOptions): void {
     throw new HarnessError('BAD_FLAG', `--api-port ${o.apiPort}: use a port from 1 to ${65535 - o.coordinators + 1} (coordinator i serves on P+i-1)`);
   }
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(o.cluster)) throw new HarnessError('BAD_FLAG', `--cluster ${JSON.stringify(o.cluster)}: use 1 to 64 letters, digits, '_', '.' or '-'`);
+  if (o.zones !== undefined) {
+    if (o.zones.length > o.replicas + 1) throw new HarnessError('BAD_FLAG', `zones: ${o.zones.length} given for ${o.replicas + 1} nodes: give at most one per node`);
+    for (const [i, z] of o.zones.entries()) {
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(z)) throw new HarnessError('BAD_FLAG', `zones[${i}] ${JSON.stringify(z)}: use 1 to 64 letters, digits, '_', '.' or '-'`);
+    }
+  }
 }
 
 export function sandboxFilePath(dir: string): string {
