@@ -70,7 +70,7 @@ export const DASHBOARD_SCRIPT = `
     box.replaceChildren();
     var p = h('div', 'primary');
     p.append(h('b', null, 'primary '));
-    if (t.primary) p.append(h('span', 'ok', t.primary.id), h('span', 'muted', t.primary.host + ':' + t.primary.port + (t.primary.draining ? ' · draining' : '')));
+    if (t.primary) p.append(h('span', 'ok', t.primary.id), h('span', 'muted', t.primary.host + ':' + t.primary.port + (t.primary.zone ? ' · ' + t.primary.zone : '') + (t.primary.draining ? ' · draining' : '')));
     else p.append(h('span', 'bad', 'none: no node may take writes'));
     box.append(p);
     if (t.blocked) box.append(h('p', 'bad', 'failover blocked: ' + t.blocked));
@@ -78,7 +78,7 @@ export const DASHBOARD_SCRIPT = `
     t.replicas.forEach(function (r) { replicas[r.id] = r; });
     // every registered node, down ones included (older coordinators: the replicas only)
     var nodes = t.nodes || t.replicas.map(function (r) {
-      return { id: r.id, host: r.host, port: r.port, role: 'replica', phase: r.healthy ? 'replica' : 'replica-down', healthy: r.healthy, reason: r.healthy ? 'streaming' : 'unhealthy' };
+      return { id: r.id, host: r.host, port: r.port, zone: r.zone, role: 'replica', phase: r.healthy ? 'replica' : 'replica-down', healthy: r.healthy, reason: r.healthy ? 'streaming' : 'unhealthy' };
     });
     var table = h('table', 'nodes');
     var head = h('tr');
@@ -93,7 +93,7 @@ export const DASHBOARD_SCRIPT = `
       var showLag = r && r.healthy;
       var tr = h('tr');
       tr.append(h('td', null, n.id), h('td', null, isPrimary ? 'primary' : n.role === 'primary' ? 'primary (down)' : 'replica'),
-        h('td', n.healthy ? 'ok' : 'bad', n.phase), h('td', null, n.host + ':' + n.port),
+        h('td', n.healthy ? 'ok' : 'bad', n.phase), h('td', null, n.host + ':' + n.port + (n.zone ? ' · ' + n.zone : '')),
         h('td', 'num', showLag ? num(set ? r.stalenessMs : r.lagBytes) : '–'), h('td', 'num', showLag ? num(r.lagMs) : '–'),
         h('td', null, r && r.replayLsn && showLag ? r.replayLsn : '–'),
         set ? h('td', null, r && r.lastWriteDate ? fmtTime(r.lastWriteDate) : isPrimary && t.primary.lastWriteDate ? fmtTime(t.primary.lastWriteDate) : '–') : h('td', null, r ? (r.sync ? 'sync' : 'async') : ''),

@@ -66,6 +66,7 @@ export interface TableNode {
   phase: string;
   healthy: boolean;
   reason: string;
+  zone?: string;
 }
 
 export interface Table {
@@ -75,8 +76,8 @@ export interface Table {
   epoch: number;
   writable: boolean;
   updatedAt: string;
-  primary: { id: string; host: string; port: number } | null;
-  replicas: Array<{ id: string; host: string; port: number; healthy: boolean; lagBytes: number | null; lagMs: number | null; sync: boolean; stalenessMs?: number | null }>;
+  primary: { id: string; host: string; port: number; zone?: string } | null;
+  replicas: Array<{ id: string; host: string; port: number; healthy: boolean; lagBytes: number | null; lagMs: number | null; sync: boolean; stalenessMs?: number | null; zone?: string }>;
   phase?: string;
   paused?: boolean;
   blocked?: string | null;
@@ -110,16 +111,18 @@ export function renderList(t: Table, now = Date.now()): string[] {
     // an older coordinator: only what the table's primary and replicas say
     [
       ...(t.primary ? [{ ...t.primary, role: 'primary' as const, phase: 'primary', healthy: true, reason: 'primary' }] : []),
-      ...t.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port, role: 'replica' as const, phase: r.healthy ? 'replica' : 'replica-down', healthy: r.healthy, reason: r.healthy ? 'streaming' : 'unhealthy' })),
+      ...t.replicas.map((r) => ({ id: r.id, host: r.host, port: r.port, role: 'replica' as const, phase: r.healthy ? 'replica' : 'replica-down', healthy: r.healthy, reason: r.healthy ? 'streaming' : 'unhealthy', ...(r.zone !== undefined ? { zone: r.zone } : {}) })),
     ];
-  const rows = [['NODE', 'ROLE', 'PHASE', 'ADDRESS', 'LAG', 'SYNC', 'REASON']];
+  // a ZONE column only when some node has one (agents' `zone`): a cluster without zones keeps its columns
+  const zones = nodes.some((n) => n.zone !== undefined);
+  const rows = [['NODE', 'ROLE', 'PHASE', 'ADDRESS', ...(zones ? ['ZONE'] : []), 'LAG', 'SYNC', 'REASON']];
   for (const n of nodes) {
     const r = replicas.get(n.id);
     // an unhealthy replica's last figures say nothing about now: no "lag 0" for it
     // (a MongoDB set's replicas carry server-selection staleness instead of bytes)
     const lag = n.role === 'primary' || !r ? '' : !r.healthy ? '-' : r.stalenessMs !== undefined ? `stale ${r.stalenessMs ?? '?'} ms, ${r.lagMs ?? '?'} ms` : `${fmtBytes(r.lagBytes)}, ${r.lagMs ?? '?'} ms`;
     const role = t.primary?.id === n.id ? 'primary' : n.role === 'primary' ? 'primary (down)' : 'replica';
-    rows.push([n.id, role, n.phase, `${n.host}:${n.port}`, lag, r?.sync ? 'sync' : '', n.reason]);
+    rows.push([n.id, role, n.phase, `${n.host}:${n.port}`, ...(zones ? [n.zone ?? '-'] : []), lag, r?.sync ? 'sync' : '', n.reason]);
   }
   if (nodes.length === 0) out.push('  no nodes registered yet');
   else out.push(...columns(rows));

@@ -133,6 +133,17 @@ describe('a bad value stops start-up, one line per problem naming the path', () 
     ]);
   });
 
+  it('agent zone: a short label from the file or SWITCHYARD_ZONE; anything else is refused naming the field', () => {
+    expect(loadAgentConfigFrom(file(AGENT), {}).config.zone).toBeUndefined();
+    expect(loadAgentConfigFrom(file(`${AGENT}zone: eu-west-1a\n`), {}).config.zone).toBe('eu-west-1a');
+    expect(loadAgentConfigFrom(file(`${AGENT}zone: eu-west-1a\n`), { SWITCHYARD_ZONE: 'rack_7.dc-2' }).config.zone).toBe('rack_7.dc-2');
+    expect(problems(() => loadAgentConfigFrom(file(`${AGENT}zone: eu west\n`), {}))).toEqual(['zone: expected a name of 1-64 letters, digits, _ . -, got "eu west"']);
+    expect(problems(() => loadAgentConfigFrom(file(AGENT), { SWITCHYARD_ZONE: 'z'.repeat(65) }))).toEqual([expect.stringMatching(/^zone: expected a name of 1-64 letters, digits, _ \. -, got "z+\.\.\. \(from SWITCHYARD_ZONE\)$/)]);
+    expect(problems(() => loadAgentConfigFrom(file(`${AGENT}zone: ""\n`), {}))).toEqual(['zone: expected a name of 1-64 letters, digits, _ . -, got ""']);
+    // not a coordinator setting: a typo'd key there is an unknown setting
+    expect(problems(() => loadCoordinatorConfigFrom(file(`${COORD}zone: a\n`), {}))).toEqual(['zone: unknown setting']);
+  });
+
   it('missing required fields say where to set them', () => {
     expect(problems(() => loadAgentConfigFrom(file('cluster: main\n'), {}))).toEqual(['node: required, missing (set it in the file or SWITCHYARD_NODE)']);
   });
