@@ -41,7 +41,8 @@ describe('ReplicatedPool routing rules on real PostgreSQL', () => {
   const count = (xs: string[]): Record<string, number> => xs.reduce<Record<string, number>>((m, x) => ((m[x] = (m[x] ?? 0) + 1), m), {});
 
   beforeAll(async () => {
-    s = await startSandbox({ coordinators: 1 });
+    // each agent configured with a zone: the table carries them (the zones test below); no pool here sets a zone unless it says so
+    s = await startSandbox({ coordinators: 1, zones: ['zone-a', 'zone-b', 'zone-c'] });
     file = s.file;
     for (const n of file.nodes) portToId.set(n.port, n.id);
     await sql(file.nodes[0]!.port, 'CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL)');
@@ -120,6 +121,28 @@ describe('ReplicatedPool routing rules on real PostgreSQL', () => {
     // requiresConsistency: the primary
     const cons = await none.using({ requiresConsistency: true }).query<{ port: number }>('SELECT inet_server_port() AS port');
     expect(portToId.get(cons.rows[0]!.port)).toBe('pg1');
+  });
+
+  it("zones: the coordinator's table carries each agent's zone; nearest with the app's zone reads from the same-zone node", async () => {
+    const t = await routing(file.api, file.cluster);
+    expect(t.primary).toMatchObject({ id: 'pg1', zone: 'zone-a' });
+    expect(t.replicas.map((r) => [r.id, r.zone])).toEqual([
+      ['pg2', 'zone-b'],
+      ['pg3', 'zone-c'],
+    ]);
+    expect(t.nodes?.map((n) => [n.id, n.zone])).toEqual([
+      ['pg1', 'zone-a'],
+      ['pg2', 'zone-b'],
+      ['pg3', 'zone-c'],
+    ]);
+    // a latency window wide enough for all three: only the zone decides
+    const inC = await open({ readPreference: 'nearest', zone: 'zone-c', localThresholdMs: 1000 });
+    expect(count(await servedBy(inC, 12))).toEqual({ pg3: 12 });
+    const inA = await open({ readPreference: 'nearest', zone: 'zone-a', localThresholdMs: 1000 });
+    expect(count(await servedBy(inA, 6))).toEqual({ pg1: 6 });
+    // other preferences break ties by zone as well; a zone no node is in changes nothing
+    expect(count(await servedBy(await open({ readPreference: 'secondaryPreferred', zone: 'zone-b' }), 6))).toEqual({ pg2: 6 });
+    expect(new Set(await servedBy(await open({ readPreference: 'nearest', zone: 'zone-z', localThresholdMs: 1000 }), 12))).toEqual(new Set(['pg1', 'pg2', 'pg3']));
   });
 
   it('load balancing: round-robin alternates, weighted follows weights, random and least-* spread, warm-up ramps', async () => {

@@ -13,6 +13,7 @@ import { initialState } from '../../src/core/state.js';
 import { parseJournalEntry, parseObsEntry } from '../../src/events/parse.js';
 import { RoutingTable as RoutingTableSchema } from '../../src/api/schemas.js';
 import { renderList } from '../../src/cli/ctl-render.js';
+import { validateSandboxOptions } from '../../src/sandbox/sandbox-file.js';
 import { CLUSTER, healthyCluster, obs, type Sim } from './helpers.js';
 
 const ZONED = { primary: { zone: 'eu-west-1a' }, replicas: { pg2: { zone: 'eu-west-1b' }, pg3: { zone: 'eu-west-1c' } } };
@@ -137,5 +138,15 @@ describe('ctl list shows zones', () => {
     expect(out).toMatch(/pg2\s+replica\s+replica\s+pg2:5432\s+eu-west-1b\s+0 B/);
     expect(out).toMatch(/pg3\s+replica\s+replica\s+pg3:5432\s+-\s+0 B/);
     expect(renderList(healthyCluster().table(), Date.now()).join('\n')).not.toMatch(/ZONE/);
+  });
+});
+
+describe('sandbox zones option', () => {
+  const base = { engine: 'postgres' as const, replicas: 2, sync: false, coordinators: 1, apiPort: 7400, dir: '/tmp/x', cluster: 'sb' };
+  it('takes at most one valid label per node', () => {
+    expect(() => validateSandboxOptions({ ...base, zones: ['a', 'b', 'c'] })).not.toThrow();
+    expect(() => validateSandboxOptions({ ...base, zones: ['a'] })).not.toThrow();
+    expect(() => validateSandboxOptions({ ...base, zones: ['a', 'b', 'c', 'd'] })).toThrow(/zones: 4 given for 3 nodes/);
+    expect(() => validateSandboxOptions({ ...base, zones: ['a', 'b c'] })).toThrow(/zones\[1\] "b c"/);
   });
 });
