@@ -10,7 +10,7 @@ import type { ConsistencyScope } from './consistency.js';
 import { NoPrimaryError, NoReplicaError } from './errors.js';
 import type { Node } from './node.js';
 import type { QueryContext, ResolvedOptions } from './options.js';
-import { balance, chooseRead, eligibleReplicas, type Balancer, type NodeView, type ReadRules } from './select.js';
+import { balance, chooseRead, eligibleReplicas, inZone, type Balancer, type NodeView, type ReadRules } from './select.js';
 import type { Topology } from './topology.js';
 
 export class Router {
@@ -36,7 +36,8 @@ export class Router {
         n.view.available = n.breaker.peek(now);
         views.push(n.view);
       }
-      this.cachedCands = eligibleReplicas(views, this.rules);
+      // (the app's zone first, as chooseRead's replica pick does: the fast path must not bypass it)
+      this.cachedCands = inZone(eligibleReplicas(views, this.rules), this.rules.zone);
       this.cachedVersion = this.topo.version;
     }
     return this.cachedCands;

@@ -110,7 +110,8 @@ export function balance(cands: readonly NodeView[], strategy: LoadBalancing, now
   return cands[b.rr++ % cands.length]!;
 }
 
-function inZone(cands: NodeView[], zone: string | undefined): NodeView[] {
+/** The candidates in `zone`, or all of them when none is there (or no zone is set). */
+export function inZone(cands: NodeView[], zone: string | undefined): NodeView[] {
   if (!zone) return cands;
   const same = cands.filter((c) => c.zone === zone);
   return same.length > 0 ? same : cands;
