@@ -192,7 +192,8 @@ async function sandboxStatus(argv: string[]): Promise<void> {
     const role = table?.primary?.id === n.id ? 'primary' : table?.replicas.find((r) => r.id === n.id)?.healthy ? 'replica' : 'unhealthy';
     const seen = table?.nodes?.find((x) => x.id === n.id);
     const why = seen && role === 'unhealthy' ? ` (${seen.phase}: ${seen.reason})` : '';
-    console.log(`  node         ${n.id}  ${n.host}:${n.port}  ${role}${why}  agent pid ${alive(n.agentPid)}`);
+    const zone = seen?.zone !== undefined ? `  zone ${seen.zone}` : '';
+    console.log(`  node         ${n.id}  ${n.host}:${n.port}${zone}  ${role}${why}  agent pid ${alive(n.agentPid)}`);
   }
   if (!table) console.log('  (the API did not answer)');
 }

@@ -86,8 +86,8 @@ export function describeChildExit(child: ChildProcess, info: ChildInfo | undefin
 export interface RoutingTableLike {
   primary: { id: string } | null;
   replicas: Array<{ id: string; healthy: boolean }>;
-  /** every node with its phase and reason (newer coordinators) */
-  nodes?: Array<{ id: string; phase: string; reason: string }>;
+  /** every node with its phase and reason (newer coordinators), and its zone when its agent has one */
+  nodes?: Array<{ id: string; phase: string; reason: string; zone?: string }>;
 }
 
 export async function fetchRouting(api: string, cluster: string): Promise<RoutingTableLike | null> {
