@@ -95,8 +95,13 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
   throw new Error(`timed out waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
 }
 
+/**
+ * One statement on a node over a fresh connection. The timeouts are for a server that does
+ * not answer at all, not for a slow one: a loaded host may take seconds for a first
+ * connection (fork, scram-sha-256) or for a CHECKPOINT or CREATE DATABASE (fsync is on).
+ */
 export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(port: number, text: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: testPgPassword(), database: 'postgres', connectionTimeoutMillis: 2000, query_timeout: 5000 });
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: testPgPassword(), database: 'postgres', connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
   c.on('error', () => {});
   await c.connect();
   try {
