@@ -44,10 +44,15 @@ async function compileRepo(decorators: { writes: unknown; consistentRead: unknow
       };
     }`;
   const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sy-deco-')), 'repo.mjs');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-deco-'));
+  const file = path.join(dir, 'repo.mjs');
   fs.writeFileSync(file, js);
-  const m = (await import(pathToFileURL(file).href)) as { make: (d: unknown, p: unknown) => new () => unknown };
-  return m.make(decorators, port);
+  try {
+    const m = (await import(pathToFileURL(file).href)) as { make: (d: unknown, p: unknown) => new () => unknown };
+    return m.make(decorators, port);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true }); // imported: the file is no longer needed
+  }
 }
 
 type Over = { zone?: string; lagMs?: number; lagBytes?: number };
