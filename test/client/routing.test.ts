@@ -267,10 +267,12 @@ describe('ReplicatedPool routing rules on real PostgreSQL', () => {
       db.on('query-error', (e) => errors.push(e));
       const events: QueryExecutedEvent[] = [];
       db.on('query-executed', (e: QueryExecutedEvent) => events.push(e));
-      const long = db.query<{ port: number }>({ text: 'SELECT pg_sleep(3), inet_server_port() AS port FROM (SELECT count(*) FROM conflict_t) x', route: { preferredNode: 'pg2' } } as pg.QueryConfig);
+      // (6 s: the poll that sees it and the LOCK below each open a connection, slow on a loaded host;
+      // the read must still be running when the lock is replayed, or there is no conflict to retry)
+      const long = db.query<{ port: number }>({ text: 'SELECT pg_sleep(6), inet_server_port() AS port FROM (SELECT count(*) FROM conflict_t) x', route: { preferredNode: 'pg2' } } as pg.QueryConfig);
       long.catch(() => {});
       // the read holds its lock on pg2 before the primary's exclusive lock is replayed there
-      await waitFor('the long read running on pg2', async () => (await sql<{ n: number }>(pg2!.port, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(3)%'")).rows[0]!.n === 1, 20_000, 20);
+      await waitFor('the long read running on pg2', async () => (await sql<{ n: number }>(pg2!.port, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(6)%'")).rows[0]!.n === 1, 20_000, 20);
       await sql(p!.port, 'BEGIN; LOCK TABLE conflict_t IN ACCESS EXCLUSIVE MODE; COMMIT');
       const r = await long;
       expect(portToId.get(r.rows[0]!.port)).not.toBe('pg2');
@@ -292,6 +294,19 @@ describe('ReplicatedPool routing rules on real PostgreSQL', () => {
     // only this pool's logins fail (database app): the agent's probes carry on, the table keeps pg3
     fs.writeFileSync(hba, `host app all 127.0.0.1/32 reject\n${original}`);
     await sql(pg3!.port, 'SELECT pg_reload_conf()');
+    // pg_reload_conf() only signals the postmaster: wait until pg3 refuses those logins (a
+    // login let in first would delay the ejection past the reads checked below)
+    await waitFor('pg3 refusing logins to app', async () => {
+      const c = new pg.Client({ host: '127.0.0.1', port: pg3!.port, user: 'postgres', database: 'app', connectionTimeoutMillis: 5_000 });
+      c.on('error', () => {});
+      return c.connect().then(
+        async () => {
+          await c.end().catch(() => {});
+          return false;
+        },
+        (err: Error) => /rejects connection/.test(err.message),
+      );
+    }, 20_000, 100);
     const db = await open({ connection: { user: 'postgres', database: 'app' }, breaker: { failures: 2, openMs: 5000 } });
     const ejected: Array<{ nodeId: string }> = [];
     db.on('node-ejected', (e: { nodeId: string }) => ejected.push(e));
@@ -332,7 +347,8 @@ describe('ReplicatedPool routing rules on real PostgreSQL', () => {
     const next = (over: Partial<RoutingTable>): RoutingTable => ({ ...real, ...over, generation: ++gen });
     try {
       // read-your-writes off: the stand-in's replay positions are frozen (read-your-writes has its own test)
-      const db = await open({ routing: fake.url, holdWritesMs: 30_000, drainTimeoutMs: 1500, refreshMs: 0, staleAfterMs: 60_000, readYourWrites: false });
+      // drainTimeoutMs 4 s: the in-flight transaction below must commit within it, after a 0.4 s wait, on a loaded host
+      const db = await open({ routing: fake.url, holdWritesMs: 30_000, drainTimeoutMs: 4000, refreshMs: 0, staleAfterMs: 60_000, readYourWrites: false });
       // a transaction in flight on the primary when it starts draining
       const tx = await db.connect();
       await tx.query('BEGIN');
@@ -369,7 +385,7 @@ describe('ReplicatedPool routing rules on real PostgreSQL', () => {
       const slow = await db.connect();
       await slow.query('BEGIN');
       fake.publish(next({ primary: { ...real.primary!, draining: true } }));
-      // cut off drainTimeoutMs (1.5 s) after the pool has the table, however late that table arrives
+      // cut off drainTimeoutMs (4 s) after the pool has the table, however late that table arrives
       await waitFor('the open transaction cut off', async () => slow.query('SELECT 1').then(() => false, () => true), 20_000, 200);
       slow.release();
       fake.publish(next({}));

@@ -199,7 +199,10 @@ describe('tokens, alerts and lease hand-off with real coordinators', () => {
     const cfg = { id: 'a', redis: redis.url, clusters: [{ name: CLUSTER, engine: 'postgres' as const }], api: { host: '127.0.0.1', port: 0 }, leaseTtlMs: 3000, tickMs: 50, webhooks: [pd], logLevel: 'silent' };
     const d = a.reload(cfg);
     expect(d.live).toContain('webhooks');
-    await new Promise((res) => setTimeout(res, 600)); // the new sink starts at the journal's end
+    // the new sink starts at the journal's end as of the reload: wait until the leader has
+    // given it a cursor (a fixed sleep let a slow reload start it after the entries below)
+    const pdHash = `${k.log.replace(/:log$/, '')}:alerts:pd`;
+    await waitFor('the new sink\'s cursor', async () => (await client.hget(pdHash, 'cursor')) !== null, 10_000);
     const from = received.length;
     // journal entries as the leader writes them (fenced by its lease token)
     const append = async (e: Record<string, unknown>): Promise<string> => (await appendFenced(client, k, r.lease.token!, [{ v: 1, at: Date.now(), epoch: r.lease.epoch, ...e } as unknown as JournalEntry]))[0]!;

@@ -14,7 +14,7 @@ describe('draining at a switchover (real processes)', () => {
   let file: SandboxFile;
 
   beforeAll(async () => {
-    s = await startSandbox({ replicas: 1, coordinators: 1, settings: { switchoverDrainMs: 1500, cooldownMs: 0 } });
+    s = await startSandbox({ replicas: 1, coordinators: 1, settings: { switchoverDrainMs: 5000, cooldownMs: 0 } });
     file = s.file;
     await sql(file.nodes[0]!.port, 'CREATE TABLE d (id int PRIMARY KEY)');
     await waitFor('pg2 healthy', async () => (await routing(file.api, file.cluster)).replicas.find((r) => r.id === 'pg2')?.healthy, 60_000, 100);

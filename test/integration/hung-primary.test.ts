@@ -46,6 +46,8 @@ function signalAll(pids: number[], sig: NodeJS.Signals): void {
 describe('hung primary with its agent running (fence before promote)', () => {
   let s: Awaited<ReturnType<typeof startSandbox>> | undefined;
   let file: SandboxFile;
+  /** every process this test froze: woken in afterAll too, should a round fail while they are stopped */
+  const everFrozen: number[] = [];
 
   beforeAll(async () => {
     // short failAfterMs and cooldown: five failovers in a row
@@ -55,6 +57,8 @@ describe('hung primary with its agent running (fence before promote)', () => {
   }, 120_000);
 
   afterAll(async () => {
+    // a stopped process does not act on SIGTERM: wake it so the sandbox's shutdown is prompt
+    signalAll(everFrozen, 'SIGCONT');
     await stopSandbox(s);
   }, 60_000);
 
@@ -82,7 +86,9 @@ describe('hung primary with its agent running (fence before promote)', () => {
       const pm = postmasterPid(old.dataDir);
       const frozen = [pm, ...childrenOf(pm)];
       signalAll([pm], 'SIGSTOP');
-      signalAll(childrenOf(pm), 'SIGSTOP');
+      const children = childrenOf(pm);
+      everFrozen.push(pm, ...children);
+      signalAll(children, 'SIGSTOP');
       const value = `queued-${round}`;
       const queued = client.query('INSERT INTO hung (v) VALUES ($1)', [value]).then(
         () => 'acknowledged' as const,

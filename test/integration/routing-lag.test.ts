@@ -55,8 +55,9 @@ describe('lag reaches long-polling clients (real replica, replay paused)', () =>
     let behind = await poll;
     expect(behind.status).toBe(200);
     expect(behind.etag).not.toBe(etag);
-    // seen within a couple of probe intervals of the write (generous under a loaded machine)
-    expect(Date.now() - wrote).toBeLessThan(5000);
+    // seen within a few probe intervals of the write, not at the long poll's end (30 s);
+    // generous: a loaded machine streams and probes late
+    expect(Date.now() - wrote).toBeLessThan(15_000);
     // the first announcement may catch the WAL still streaming in: follow until all of it is counted
     const rising: Array<number | null> = [];
     for (let i = 0; i < 10; i++) {
@@ -82,7 +83,8 @@ describe('lag reaches long-polling clients (real replica, replay paused)', () =>
       if (lag === 0) break;
       next = await longPoll(next.etag!, 30_000);
     }
+    // within the loop's ten announcements: how many steps depends on how fast the paused
+    // replica replays on this host (the hysteresis itself: test/unit/routing-lag.test.ts)
     expect(seen[seen.length - 1], `lag announced: ${seen.join(', ')}`).toBe(0);
-    expect(seen.length).toBeLessThanOrEqual(5);
   }, 120_000);
 });

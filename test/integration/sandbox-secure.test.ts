@@ -238,6 +238,11 @@ describe('a secure sandbox', () => {
     const app = await open('app_writer', 'app-writer-pw');
     const su = await open('postgres', file.connection.password!);
     const agentConn = { host: '127.0.0.1', port: primary!.port, user: AGENT_ROLE, password: agentPassword, database: 'postgres' };
+    // the cluster paused first: the primary now reports itself fenced, and a running leader
+    // sends it an unfence job at once, which on a slow host could land before the checks below
+    const admin = (action: string): Promise<Response> => fetch(`${file.api}/v1/clusters/${file.cluster}/${action}`, { method: 'POST', headers: { authorization: `Bearer ${file.adminToken}` } });
+    expect([200, 202]).toContain((await admin('pause')).status); // 202: queued, the leader answers later
+    await waitFor('the cluster paused', async () => ((await (await fetch(`${file.api}/v1/clusters`)).json()) as Array<{ paused: boolean }>)[0]?.paused === true, 10_000, 100);
     try {
       await setReadOnly(agentConn, true, 5_000);
       // the ordinary role's session is gone (terminated), the superuser's is not
@@ -250,6 +255,7 @@ describe('a secure sandbox', () => {
       await setReadOnly(agentConn, false, 5_000);
       await app.end().catch(() => {});
       await su.end().catch(() => {});
+      expect([200, 202]).toContain((await admin('resume')).status);
     }
     await waitFor('writable again', async () => (await query(file, primary!.port, 'INSERT INTO fenced VALUES (3) RETURNING id')).length === 1, 10_000, 200);
   });

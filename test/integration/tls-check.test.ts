@@ -156,6 +156,18 @@ describe('TLS to Redis and PostgreSQL; switchyard check --connect', () => {
     await su2.connect();
     await su2.query('SELECT pg_reload_conf()');
     await su2.end();
+    // pg_reload_conf() only signals the postmaster: wait until the new rules refuse plain text
+    await waitFor('pg_hba.conf reloaded', async () => {
+      const plain = new pg.Client({ host: '127.0.0.1', port: readyPort, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5_000 });
+      plain.on('error', () => {});
+      return plain.connect().then(
+        async () => {
+          await plain.end().catch(() => {});
+          return false;
+        },
+        (err: Error) => /no pg_hba\.conf entry/.test(err.message),
+      );
+    }, 20_000, 100);
 
     // a node not ready for HA
     const bad = await startPg('bad', ['wal_level = minimal', 'max_wal_senders = 0', 'wal_log_hints = off', 'hot_standby = off', "password_encryption = 'md5'"]);

@@ -14,6 +14,7 @@ import { MongoProber } from '../../src/engines/mongo/probe.js';
 import { selectServers } from '../../src/engines/mongo/select.js';
 import { foldMongo, initialMongoState, mongoRouting, topologyDescription, type MongoFact, type MongoSetState } from '../../src/engines/mongo/topology.js';
 import { MongoStandin } from '../support/mongo-standin/replset.js';
+import { waitFor } from '../support/sandbox.js';
 
 const conn = (port: number) => ({ host: '127.0.0.1', port, user: '', database: 'admin' });
 
@@ -145,7 +146,11 @@ describe('mongo engine against the stand-in', () => {
       expect(selectServers(td, 'read', { mode: 'secondary', maxStalenessSeconds: 90 }).suitable.map((x) => x.address)).toEqual([freshRoute?.address]);
       expect(selectServers(td, 'read', { mode: 'secondary', maxStalenessSeconds: 200 }).suitable).toHaveLength(2);
       // the driver applies the same rule: reads with maxStaleness 90 never see the lagging member's data
-      await new Promise((r) => setTimeout(r, 3000)); // heartbeats (every 0.5 s; slack for a loaded host) so the driver has the new lastWriteDates
+      // heartbeats (every 0.5 s) so the driver has the new lastWriteDates: six more hellos
+      // answered by every member (three heartbeats at least, were its RTT pings counted too),
+      // however late a loaded host runs them (a fixed sleep was a guess)
+      const seen = set.members.map((m) => m.hellos);
+      await waitFor('heartbeats on every member', async () => set.members.every((m, i) => m.hellos >= seen[i]! + 6), 20_000, 50);
       for (let i = 0; i < 10; i++) expect((await client.readFromSecondary('t', { k: 2 }, 90)).length).toBe(1);
     } finally {
       await client.close();

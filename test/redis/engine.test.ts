@@ -32,8 +32,9 @@ describe('redis engine', () => {
     await startReplicated(t);
     const [m, r1] = t.nodes as [NonNullable<TestNodes['nodes'][0]>, NonNullable<TestNodes['nodes'][0]>];
     await fill(m, 50);
-    const pm = new RedisProber(m.spec, 1_000);
-    const pr = new RedisProber(r1.spec, 1_000);
+    // 3 s: a probe whose answer is asserted must not time out on a loaded host (the frozen master's does, by design)
+    const pm = new RedisProber(m.spec, 3_000);
+    const pr = new RedisProber(r1.spec, 3_000);
     try {
       await waitFor(async () => (await pr.probe()).offset === (await pm.probe()).offset, 15_000, 'replica to catch up');
       const a = await pm.probe();
@@ -80,13 +81,13 @@ describe('redis engine', () => {
       const mo = Number(/master_repl_offset:(\d+)/.exec(String(await call(m, 'INFO', 'replication')))![1]);
       return (await readOffsets([r1, r2])).every((o) => o === mo);
     }, 15_000, 'replicas caught up');
-    const mc = await RedisConn.connect(m.spec, 1_000);
+    const mc = await RedisConn.connect(m.spec, 5_000);
     const lastOfOld = await readReplication(mc);
     mc.close();
     await m.kill();
 
     const probes = await Promise.all([r1, r2].map(async (n, i) => {
-      const p = new RedisProber(n.spec, 1_000);
+      const p = new RedisProber(n.spec, 5_000); // a replica that does not answer in time would not be a candidate
       const x = await p.probe();
       p.close();
       return { id: `r${i + 2}`, healthy: x.reachable, priority: 100, replid: x.replid, offset: x.offset };
@@ -109,7 +110,7 @@ describe('redis engine', () => {
     const plan = restartPlan({ self: 'r1', currentPrimary: { id: 'new', host: cand.spec.host, port: cand.spec.port }, dataIntact: false });
     expect(plan.start).toBe('replica');
     await m.start(plan.start === 'replica' ? plan.of : null);
-    await waitFor(async () => (await call(m, 'GET', 'after')) === 'failover', 10_000, 'the old master to resync');
+    await waitFor(async () => (await call(m, 'GET', 'after')) === 'failover', 30_000, 'the old master to resync');
     expect(await call(m, 'DBSIZE')).toBe(101);
     await expect(call(m, 'SET', 'x', '1')).rejects.toThrow(/READONLY/);
   });
@@ -118,7 +119,8 @@ describe('redis engine', () => {
     t = await makeNodes(2);
     await startReplicated(t);
     const [m, r] = t.nodes as [NonNullable<TestNodes['nodes'][0]>, NonNullable<TestNodes['nodes'][0]>];
-    const fencer = new Fencer(m.spec, { leaseMs: 600 });
+    // a 1.5 s lease, renewed every 0.5 s: a loaded host's stall of a few hundred ms must not let it lapse
+    const fencer = new Fencer(m.spec, { leaseMs: 1_500 });
     await fencer.fence();
     const writer = await RedisConn.connect(m.spec, 10_000);
     let outcome: string | null = null;
@@ -126,7 +128,7 @@ describe('redis engine', () => {
       (v) => (outcome = `acked ${String(v)}`),
       (e: Error) => (outcome = `refused ${e.message}`),
     );
-    await sleep(1_500); // > 2 leases: the fence is being renewed
+    await sleep(3_500); // > 2 leases: the fence is being renewed
     expect(outcome).toBeNull();
     expect(fencer.renewals).toBeGreaterThanOrEqual(3);
     expect(await call(m, 'GET', 'x')).toBeNull(); // reads still answer
@@ -187,8 +189,9 @@ describe('redis engine', () => {
       }
       conn?.close();
     })();
-    await sleep(300);
-    const res = await switchover(m.spec, r1.spec, { timeoutMs: 3_000 });
+    await waitFor(() => acked.length > 10, 15_000, 'writes before the switchover');
+    // the catch-up wait: generous, a loaded host's replica may take seconds
+    const res = await switchover(m.spec, r1.spec, { timeoutMs: 15_000 });
     expect(res.method).toBe('FAILOVER');
     await follow(r2.spec, r1.spec);
     await sleep(200);
@@ -210,7 +213,7 @@ describe('redis engine', () => {
     await startReplicated(t);
     const [m, r] = t.nodes as [NonNullable<TestNodes['nodes'][0]>, NonNullable<TestNodes['nodes'][0]>];
     await fill(m, 200);
-    const res = await switchover(m.spec, r.spec, { timeoutMs: 3_000, useFailoverCommand: false });
+    const res = await switchover(m.spec, r.spec, { timeoutMs: 15_000, useFailoverCommand: false });
     expect(res.method).toBe('manual');
     expect((await call(r, 'ROLE') as unknown[])[0]).toBe('master');
     expect(await call(r, 'DBSIZE')).toBe(200);
@@ -253,7 +256,7 @@ describe('the empty-restart rule', () => {
     const next = restartPlan({ self, currentPrimary: { id: 'r', host: r.spec.host, port: r.spec.port }, dataIntact: false });
     expect(next.start).toBe('replica');
     await m.start(next.start === 'replica' ? next.of : null);
-    await waitFor(async () => (await call(m, 'DBSIZE')) === 500, 10_000, 'the restarted node to sync from the new master');
+    await waitFor(async () => (await call(m, 'DBSIZE')) === 500, 30_000, 'the restarted node to sync from the new master');
     expect(await call(r, 'DBSIZE')).toBe(500);
     expect(await call(m, 'GET', 'k499')).toBe('v499');
     expect(((await call(m, 'ROLE')) as unknown[])[0]).toBe('slave');

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cliEntry, type SandboxFile } from '../../src/sandbox/deploy.js';
 import { routing, startSandbox, stopSandbox, waitFor } from '../support/sandbox.js';
 import { createRedisClient } from '../../src/client/redis.js';
-import { client, cmd, primaryOf, role, serverPid, settled, sleep, watchMasters, type Node } from './sandbox-support.js';
+import { ask, client, cmd, primaryOf, role, serverPid, settled, sleep, watchMasters, type Node } from './sandbox-support.js';
 
 describe('redis through agents and coordinators', () => {
   let s: Awaited<ReturnType<typeof startSandbox>> | undefined;
@@ -70,8 +70,8 @@ describe('redis through agents and coordinators', () => {
         const r = (await cmd(n.port, 'ROLE')) as unknown[] | null;
         return r && r[0] === 'slave' && Number(r[2]) === now.port && r[3] === 'connected';
       });
-      expect(await cmd(n.port, 'GET', 'k99')).toBe('99');
-      expect(await cmd(n.port, 'DBSIZE')).toBeGreaterThanOrEqual(100);
+      expect(await ask(n.port, 'GET', 'k99')).toBe('99');
+      expect(await ask(n.port, 'DBSIZE')).toBeGreaterThanOrEqual(100);
     }
     // (watched from the kill until the old master is a replica again)
     const w = await watch.stop();
@@ -126,7 +126,7 @@ describe('redis through agents and coordinators', () => {
     stopped = true;
     await writer;
     const w = await watch.stop();
-    const have = new Set((await cmd(to.port, 'LRANGE', 'acked', 0, -1)) as string[]);
+    const have = new Set((await ask(to.port, 'LRANGE', 'acked', 0, -1)) as string[]);
     const lost = acked.filter((x) => !have.has(x));
     console.log(`redis switchover: ${acked.length} writes acknowledged, ${lost.length} lost, longest write gap ${maxGap} ms`);
     expect(lost).toEqual([]);
@@ -173,7 +173,7 @@ describe('redis through agents and coordinators', () => {
     for (const n of file.nodes) {
       await waitFor(`${n.id} has the data`, async () => (await cmd(n.port, 'GET', 'e199')) === '199');
     }
-    expect(await cmd(now.port, 'DBSIZE')).toBeGreaterThanOrEqual(200);
+    expect(await ask(now.port, 'DBSIZE')).toBeGreaterThanOrEqual(200);
     const log2 = fs.readFileSync(path.join(s!.dir, 'sb', 'logs', `agent-${old.id}-restarted.log`), 'utf8');
     expect(log2).toMatch(/REDIS_EMPTY_RESTART|would wipe its replicas/);
   }, 150_000);
@@ -216,9 +216,9 @@ describe('redis through agents and coordinators', () => {
     // the client is connected to a master (it asked a coordinator, then checked ROLE)
     expect(((await c.call('ROLE')) as unknown[])[0]).toBe('master');
     // the client is on the new master
-    expect(await cmd(now.port, 'GET', `s${acked.at(-1)}`)).toBe(String(acked.at(-1)));
+    expect(await ask(now.port, 'GET', `s${acked.at(-1)}`)).toBe(String(acked.at(-1)));
     const missing: number[] = [];
-    for (const i of acked) if ((await cmd(now.port, 'GET', `s${i}`)) !== String(i)) missing.push(i);
+    for (const i of acked) if ((await ask(now.port, 'GET', `s${i}`)) !== String(i)) missing.push(i);
     expect(missing).toEqual([]);
   }, 150_000);
 
@@ -256,7 +256,7 @@ describe('redis through agents and coordinators', () => {
     const now = await settled(file, old.id);
     expect(rw.target?.id).toBe(now.id);
     const missing: number[] = [];
-    for (const i of acked) if ((await cmd(now.port, 'GET', `h${i}`)) !== String(i)) missing.push(i);
+    for (const i of acked) if ((await ask(now.port, 'GET', `h${i}`)) !== String(i)) missing.push(i);
     expect(missing).toEqual([]);
     // the replica client reads from a replica of the new master
     await waitFor('the replica client off the new master', async () => ro.target !== null && ro.target.id !== now.id);

@@ -16,15 +16,28 @@ export type Node = SandboxFile['nodes'][number];
  * does not answer within `commandTimeout`; give a blocking command such as WAIT more).
  */
 export async function client(port: number, commandTimeout = 500): Promise<Redis> {
-  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 500, commandTimeout, retryStrategy: () => null });
+  // the connect gets at least 2 s: a first connection on a loaded host (a failed one throws here)
+  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: Math.max(commandTimeout, 2_000), commandTimeout, retryStrategy: () => null });
   c.on('error', () => {});
   await c.connect();
   return c;
 }
 
-/** One command on a node over a fresh connection; null when it does not answer. */
+/** One command on a node over a fresh connection; null when it does not answer within 300 ms (for polls). */
 export async function cmd(port: number, ...args: Array<string | number>): Promise<unknown> {
-  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 300, commandTimeout: 300, retryStrategy: () => null });
+  return cmdWithin(300, port, ...args);
+}
+
+/**
+ * One command whose answer a test asserts on: null only when the node does not answer
+ * within 5 s (a loaded host may take longer than a poll's 300 ms to connect and answer).
+ */
+export async function ask(port: number, ...args: Array<string | number>): Promise<unknown> {
+  return cmdWithin(5_000, port, ...args);
+}
+
+async function cmdWithin(timeoutMs: number, port: number, ...args: Array<string | number>): Promise<unknown> {
+  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: timeoutMs, commandTimeout: timeoutMs, retryStrategy: () => null });
   c.on('error', () => {});
   try {
     await c.connect();

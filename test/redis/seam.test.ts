@@ -98,7 +98,7 @@ describe('redis engine on the seam (real servers)', () => {
       } finally {
         x.close();
       }
-    }, 10_000, 'a to resync from b');
+    }, 30_000, 'a to resync from b');
     expect(await na.follow({ id: 'b', host: '127.0.0.1', port: p2! })).toMatch(/already/);
     // the promoted node, once a master, never restarts empty as one either
     b.killTree();

@@ -41,7 +41,7 @@ export async function startReplicated(t: TestNodes): Promise<void> {
   await waitFor(async () => {
     const info = await call(m!, 'INFO', 'replication');
     return String(info).includes(`connected_slaves:${rs.length}`) && !/state=(wait_bgsave|send_bulk)/.test(String(info));
-  }, 15_000, 'replicas to link');
+  }, 30_000, 'replicas to link');
 }
 
 export async function call(node: RedisProcess, ...args: Array<string | number>): Promise<Reply> {

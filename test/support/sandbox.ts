@@ -8,7 +8,35 @@ import { Sandbox, type SandboxFile, type SandboxOptions } from '../../src/sandbo
 import { freePort, isPortFree } from '../../src/sandbox/ports.js';
 import type { RoutingTable } from '../../src/core/routing.js';
 
+/** The kernel's ephemeral port range: outgoing connections take their local ports from it. */
+function ephemeralPortRange(): [number, number] {
+  try {
+    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo && hi) return [lo, hi];
+  } catch {
+    // not Linux: the usual range
+  }
+  return [32768, 60999];
+}
+
+/**
+ * `n` consecutive ports free right now, for a sandbox to bind later (after initdb and the
+ * rest: seconds). Chosen below the ephemeral range: a port there is never taken as the
+ * local port of an outgoing connection in the meantime (the kernel's own bind(0) choice
+ * is odd, but the one after it is even, which is where connect() takes ports from, and a
+ * sandbox opens hundreds of connections while it starts).
+ */
 export async function consecutiveFreePorts(n: number): Promise<number> {
+  const [lo] = ephemeralPortRange();
+  const min = 10_000;
+  const max = lo - n;
+  for (let attempt = 0; max > min && attempt < 200; attempt++) {
+    const base = min + Math.floor(Math.random() * (max - min));
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = await isPortFree(base + i);
+    if (ok) return base;
+  }
+  // no room below the ephemeral range (an unusual ip_local_port_range): ask the kernel
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = await freePort();
     let ok = true;
@@ -67,8 +95,13 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
   throw new Error(`timed out waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
 }
 
+/**
+ * One statement on a node over a fresh connection. The timeouts are for a server that does
+ * not answer at all, not for a slow one: a loaded host may take seconds for a first
+ * connection (fork, scram-sha-256) or for a CHECKPOINT or CREATE DATABASE (fsync is on).
+ */
 export async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(port: number, text: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: testPgPassword(), database: 'postgres', connectionTimeoutMillis: 2000, query_timeout: 5000 });
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: testPgPassword(), database: 'postgres', connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
   c.on('error', () => {});
   await c.connect();
   try {

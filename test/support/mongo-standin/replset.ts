@@ -90,6 +90,8 @@ export class StandinMember {
   oplog: OplogEntry[] = [];
   data = new Map<string, Map<string, Document>>();
   frozenUntil = 0;
+  /** hello/isMaster commands answered (a test waits for the driver's heartbeats with it) */
+  hellos = 0;
   partitioned = false;
   replicationPaused = false;
   up = true;
@@ -450,6 +452,7 @@ export class MongoStandin {
   }
 
   hello(m: StandinMember, connectionId: number): Document {
+    m.hellos++;
     const primary = m.state === 'PRIMARY';
     const view = this.members.filter((o) => !o.arbiter);
     const doc: Document = {
