@@ -210,7 +210,8 @@ describe('ReplicatedPool following the control plane on real processes', () => {
       const t = await routing(file.api, file.cluster);
       return t.writable && t.replicas.every((r) => r.healthy);
     }, 60_000);
-    const db = await open();
+    // no periodic refresh: the new table can only come by the SSE push (a refresh GET in flight could otherwise bring it first)
+    const db = await open({ refreshMs: 0 });
     const changes: Array<RoutingChangedEvent & { at: number }> = [];
     db.on('routing-changed', (e) => changes.push({ ...e, at: Date.now() }));
     const errs: Array<{ at: number; nodeId: string | null; message: string; willRetry: boolean }> = [];
