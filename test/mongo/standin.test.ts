@@ -13,6 +13,7 @@ import { MongoSteering } from '../../src/engines/mongo/actions.js';
 import { MongoProber } from '../../src/engines/mongo/probe.js';
 import { selectServers } from '../../src/engines/mongo/select.js';
 import { foldMongo, initialMongoState, mongoRouting, topologyDescription, type MongoFact, type MongoSetState } from '../../src/engines/mongo/topology.js';
+import { tcpCheck } from '../../agent/peer.js';
 import { MongoStandin } from '../support/mongo-standin/replset.js';
 import { waitFor } from '../support/sandbox.js';
 
@@ -297,6 +298,35 @@ describe('the mongodb engine object (seam)', () => {
       expect(await node.inRecovery()).toBe(false);
       await expect(node.promote()).rejects.toThrow(/mongodb: promote is not supported/);
     } finally {
+      await s.close();
+    }
+  });
+
+  it('process: death and freeze are told apart as for the other engines, by the probe and by the peer view (the engine’s own hello bytes)', async () => {
+    const { mongoEngine } = await import('../../src/engines/mongo/index.js');
+    const s = await MongoStandin.start({ members: 3 });
+    const p = s.primary();
+    if (!p) throw new Error('no primary');
+    const prober = mongoEngine.prober(conn(p.port), 1000);
+    try {
+      // the peer view's bytes are the engine's: an OP_MSG hello a live mongod answers
+      expect(mongoEngine.hello).toBeDefined();
+      expect(await tcpCheck('127.0.0.1', p.port, 5000, mongoEngine.hello)).toBeNull();
+      expect(await prober.probe()).toMatchObject({ reachable: true, role: 'primary' });
+      // frozen (SIGSTOP): connects succeed, nothing answers: a timeout (ambiguous), never refused
+      s.hang(p.id);
+      expect(await tcpCheck('127.0.0.1', p.port, 500, mongoEngine.hello)).toBe('timeout');
+      expect(await prober.probe()).toMatchObject({ reachable: false, error: 'timeout' });
+      // continued: answered again
+      s.hang(p.id, false);
+      expect(await tcpCheck('127.0.0.1', p.port, 5000, mongoEngine.hello)).toBeNull();
+      expect(await prober.probe()).toMatchObject({ reachable: true });
+      // dead: refused, definitively
+      await s.stop(p.id);
+      expect(await tcpCheck('127.0.0.1', p.port, 5000, mongoEngine.hello)).toBe('refused');
+      expect(await prober.probe()).toMatchObject({ reachable: false, error: 'refused' });
+    } finally {
+      await prober.close();
       await s.close();
     }
   });

@@ -8,11 +8,30 @@
  * Registered in src/engines/index.ts; the core knows it elects itself (src/engines/traits.ts):
  * the old primary's agent runs `switchover` on a switchover job, pause/resume freeze elections.
  */
-import { MongoClient } from 'mongodb';
+import { BSON, MongoClient } from 'mongodb';
 import { SwitchyardError } from '../../errors.js';
 import type { ActionResult, Connection, Engine, EngineAction, EngineLog, NodeActions, Upstream, SyncSpec } from '../types.js';
 import { MongoSteering } from './actions.js';
 import { MongoProber, mongoPosition, mongoUri } from './probe.js';
+
+/**
+ * The peer view's probe bytes: one OP_MSG (opcode 2013, flagBits 0, a body section) carrying
+ * `{ hello: 1, $db: 'admin' }`, which any live mongod answers before authentication. (Without
+ * it the agent sent PostgreSQL's SSLRequest, whose first four bytes a mongod reads as a
+ * 134 MB message length: no answer, so every live member looked unreachable from its peers.)
+ */
+export function mongoHelloBytes(): Uint8Array {
+  const body = BSON.serialize({ hello: 1, $db: 'admin' });
+  const msg = Buffer.alloc(21 + body.length);
+  msg.writeInt32LE(msg.length, 0); // messageLength
+  msg.writeInt32LE(1, 4); // requestID
+  msg.writeInt32LE(0, 8); // responseTo
+  msg.writeInt32LE(2013, 12); // OP_MSG
+  msg.writeUInt32LE(0, 16); // flagBits
+  msg.writeUInt8(0, 20); // section kind 0: body
+  msg.set(body, 21);
+  return Uint8Array.from(msg);
+}
 
 const SUPPORTED: ReadonlySet<EngineAction> = new Set<EngineAction>(['switchover']);
 
@@ -105,6 +124,7 @@ export const mongoEngine = {
   position: mongoPosition,
   supports: SUPPORTED,
   electsItself: true,
+  hello: mongoHelloBytes(),
   prober: (conn: Connection, timeoutMs: number, onLost?: () => void) => new MongoProber(conn, timeoutMs, onLost),
   node: (conn: Connection) => new MongoNodeActions(conn),
 } satisfies Engine;

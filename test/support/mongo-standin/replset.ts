@@ -95,6 +95,8 @@ export class StandinMember {
   partitioned = false;
   replicationPaused = false;
   up = true;
+  /** set by the test (MongoStandin.hang): the process is stopped (SIGSTOP), see `setHung` */
+  hung = false;
   /** set by the test: stay RECOVERING regardless of replication */
   stuck = false;
   syncSource: string | null = null;
@@ -102,6 +104,7 @@ export class StandinMember {
   private server: net.Server | null = null;
   private sockets = new Set<net.Socket>();
   private connId = 0;
+  private held: (() => void)[] = [];
 
   constructor(
     private readonly set: MongoStandin,
@@ -141,6 +144,17 @@ export class StandinMember {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /**
+   * As a stopped (SIGSTOPped) mongod: connections are still accepted (the kernel completes
+   * them) but nothing is read or answered until resumed; what was sent waits in the socket.
+   */
+  setHung(on: boolean): void {
+    this.hung = on;
+    for (const s of this.sockets) if (on) s.pause();
+    else s.resume();
+    if (!on) for (const send of this.held.splice(0)) send();
+  }
+
   private accept(sock: net.Socket): void {
     this.sockets.add(sock);
     const connectionId = ++this.connId;
@@ -162,10 +176,16 @@ export class StandinMember {
           return;
         }
         void this.set.command(this, req.body, connectionId).then((reply) => {
-          if (!req.noReply && !sock.destroyed) sock.write(encodeReply(req, reply));
+          const send = () => {
+            if (!req.noReply && !sock.destroyed) sock.write(encodeReply(req, reply));
+          };
+          // a stopped process answers what it had read once it is continued
+          if (this.hung) this.held.push(send);
+          else send();
         });
       }
     });
+    if (this.hung) sock.pause();
   }
 
   /** rebuilds `data` from the oplog (after a rollback) */
@@ -414,6 +434,11 @@ export class MongoStandin {
     m.up = true;
     m.state = m.arbiter ? 'ARBITER' : 'STARTUP2';
     this.replicate();
+  }
+
+  /** the member's process is stopped (SIGSTOP) or continued: connects succeed, nothing answers (the set's model is unaffected) */
+  hang(id: number, on = true): void {
+    this.member(id).setHung(on);
   }
 
   /** the member stops applying the oplog (it falls behind) until resumed */
