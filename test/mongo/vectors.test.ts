@@ -1,6 +1,8 @@
 /**
  * Strict runner for the server-selection / max-staleness vectors in test/mongo/vectors/
- * (our own cases, in the layout of the MongoDB spec tests): every file must have exactly
+ * (our own cases, in the layout of the MongoDB spec tests: topology_description,
+ * heartbeatFrequencyMS, operation, read_preference, then either suitable_servers and
+ * in_latency_window as whole server descriptions, or error): every file must have exactly
  * the known fields; an unknown field, mode or server type fails the file.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -30,8 +32,10 @@ function files(dir: string): string[] {
   });
 }
 
+const SERVER_FIELDS = ['address', 'type', 'avg_rtt_ms', 'lastUpdateTime', 'lastWrite', 'maxWireVersion', 'tags'];
+
 function server(raw: unknown, where: string): ServerDescription {
-  const s = only(raw, ['address', 'type', 'avg_rtt_ms', 'lastUpdateTime', 'lastWrite', 'maxWireVersion', 'tags'], where);
+  const s = only(raw, SERVER_FIELDS, where);
   if (typeof s.address !== 'string') throw new Error(`${where}: address`);
   if (typeof s.type !== 'string' || !SERVER_TYPES.has(s.type)) throw new Error(`${where}: server type ${String(s.type)}`);
   const lw = only(s.lastWrite ?? { lastWriteDate: 0 }, ['lastWriteDate'], `${where}.lastWrite`);
@@ -45,6 +49,23 @@ function server(raw: unknown, where: string): ServerDescription {
   if (s.maxWireVersion !== undefined) d.maxWireVersion = Number(s.maxWireVersion);
   if (s.tags !== undefined) d.tags = s.tags as Record<string, string>;
   return d;
+}
+
+/**
+ * The expected servers, as in the spec's files: whole server descriptions, each the very one
+ * the topology lists under that address (compared field by field); their sorted addresses.
+ */
+function expected(raw: unknown, topology: unknown[], where: string): string[] {
+  if (!Array.isArray(raw)) throw new Error(`${where}: not an array`);
+  return raw
+    .map((x, i) => {
+      const s = only(x, SERVER_FIELDS, `${where}[${String(i)}]`);
+      const same = topology.find((t) => (t as Json).address === s.address);
+      if (!same) throw new Error(`${where}[${String(i)}]: ${String(s.address)} is not in the topology`);
+      if (JSON.stringify(same) !== JSON.stringify(s)) throw new Error(`${where}[${String(i)}]: differs from the topology's ${String(s.address)}`);
+      return String(s.address);
+    })
+    .sort();
 }
 
 interface Vector {
@@ -82,8 +103,8 @@ function load(path: string): Vector {
     operation: op,
     rp,
     error,
-    suitable: ((v.suitable_servers ?? []) as string[]).slice().sort(),
-    window: ((v.in_latency_window ?? []) as string[]).slice().sort(),
+    suitable: expected(v.suitable_servers ?? [], td.servers, `${name}.suitable_servers`),
+    window: expected(v.in_latency_window ?? [], td.servers, `${name}.in_latency_window`),
   };
 }
 
