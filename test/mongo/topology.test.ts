@@ -135,4 +135,21 @@ describe('mongo fold', () => {
       { address: C, lastWriteDate: 900_000, stalenessMs: 120_000 },
     ]);
   });
+
+  it('without a primary, routing measures each secondary against the newest secondary (update times left out)', () => {
+    const { state } = run([
+      { address: A, at: 50_000, obs: obs(A, 'PRIMARY', { electionId: EID(1), lastWriteDate: 1_000_000 }) },
+      { address: B, at: 20_000, obs: obs(B, 'SECONDARY', { lastWriteDate: 970_000 }) },
+      { address: C, at: 60_000, obs: obs(C, 'SECONDARY', { lastWriteDate: 900_000 }) },
+      { address: A, at: 61_000, obs: null },
+    ]);
+    const r = mongoRouting(state, 10_000);
+    expect(r.primary).toBeNull();
+    // SMax is b: b 0 + 10 s, c 70 s + 10 s (with a primary's formula c would be 120 s, b 10 s)
+    expect(r.secondaries).toEqual([
+      { address: B, lastWriteDate: 970_000, stalenessMs: 10_000 },
+      { address: C, lastWriteDate: 900_000, stalenessMs: 80_000 },
+    ]);
+    expect(r.excluded).toEqual([{ address: A, reason: 'unreachable' }]);
+  });
 });
