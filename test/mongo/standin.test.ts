@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createMongoClient } from '../../src/client/mongo.js';
 import { MongoSteering } from '../../src/engines/mongo/actions.js';
 import { MongoProber } from '../../src/engines/mongo/probe.js';
@@ -241,6 +241,54 @@ describe('mongo engine against the stand-in', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('client: its options reach the wire (readPreference and maxStalenessSeconds on reads, writeConcern on writes); logs go to pino, never the console', async () => {
+    const consoleCalls: unknown[] = [];
+    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((k) => vi.spyOn(console, k).mockImplementation((...a: unknown[]) => void consoleCalls.push(a)));
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
+    const client = await createMongoClient({
+      routing: await routingApi(),
+      cluster: 'm',
+      readPreference: 'secondaryPreferred',
+      maxStalenessSeconds: 120,
+      writeConcern: { w: 2 },
+      heartbeatFrequencyMS: 500,
+      logger,
+    });
+    try {
+      const p = set.primary();
+      if (!p) throw new Error('no primary');
+      const secondaries = set.members.filter((m) => m !== p).map((m) => m.name);
+      const last = (command: string) => [...set.received].reverse().find((r) => r.command === command);
+      // writes: to the primary, with the client's write concern unless one is given
+      await client.writeWithConcern('wc', { insert: { k: 1 } });
+      expect(last('insert')).toMatchObject({ member: p.name, body: { writeConcern: { w: 2 } } });
+      await client.writeWithConcern('wc', { update: { filter: { k: 1 }, set: { v: 1 } } }, { w: 1 });
+      expect(last('update')).toMatchObject({ member: p.name, body: { writeConcern: { w: 1 } } });
+      // reads: the client's default read preference takes a fresh secondary, with its maxStalenessSeconds
+      await waitFor('the driver knows both secondaries', async () => {
+        await client.db().collection('wc').find({}).toArray();
+        const f = last('find');
+        return f !== undefined && secondaries.includes(f.member);
+      }, 20_000, 50);
+      expect(last('find')?.body.$readPreference).toMatchObject({ mode: 'secondaryPreferred', maxStalenessSeconds: 120 });
+      // readFromSecondary: mode secondary, its own maxStalenessSeconds
+      await client.readFromSecondary('wc', { k: 1 }, 150);
+      expect(last('find')).toMatchObject({ body: { filter: { k: 1 }, $readPreference: { mode: 'secondary', maxStalenessSeconds: 150 } } });
+      expect(secondaries).toContain(last('find')?.member);
+      // a topology change (the set elects another) is logged through pino
+      const steering = new MongoSteering(set.members.map((m) => conn(m.port)));
+      await steering.switchover({ stepDownSecs: 5, catchUpSecs: 2 });
+      await steering.close();
+      await waitFor('the change logged', async () => lines.some((l) => l.includes('mongo topology changed') && !l.includes(`"primary":"${p.name}"`)), 20_000, 50);
+    } finally {
+      await client.close();
+      for (const s of spies) s.mockRestore();
+    }
+    expect(lines.some((l) => l.includes('mongo client connected'))).toBe(true);
+    expect(consoleCalls).toEqual([]);
   });
 
   it('client: refuses bad read preferences before connecting, naming the field', async () => {

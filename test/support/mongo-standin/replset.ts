@@ -211,6 +211,8 @@ export class MongoStandin {
   readonly setName: string;
   readonly members: StandinMember[] = [];
   setVersion = 1;
+  /** the CRUD commands received (insert/update/delete/find), with the member that got each: a test reads what the driver sent */
+  readonly received: { member: string; command: string; body: Document }[] = [];
   private readonly electionDelayMs: number;
   private readonly rollbackMs: number;
   readonly now: () => number;
@@ -649,8 +651,10 @@ export class MongoStandin {
       case 'insert':
       case 'update':
       case 'delete':
+        this.received.push({ member: m.name, command: name, body });
         return this.write(m, name, body, db);
       case 'find': {
+        this.received.push({ member: m.name, command: name, body });
         if (m.state !== 'PRIMARY' && m.state !== 'SECONDARY') return { ok: 0, code: 13436, codeName: 'NotPrimaryOrSecondary', errmsg: 'node is not in primary or recovering state' };
         const ns = `${db}.${String(body.find)}`;
         let docs = [...(m.data.get(ns)?.values() ?? [])].filter((d) => matches(d, body.filter as Document | undefined));
