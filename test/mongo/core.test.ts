@@ -4,7 +4,9 @@
  * journals elections, step-downs, membership and stuck members with evidence, and never
  * routes a stale primary. A switchover is a steering job to the old primary's agent.
  */
+import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { HISTORY } from '../../src/api/dashboard-history.js';
 import { observedHealth } from '../../src/core/decide.js';
 import { fromSnapshot, toSnapshot } from '../../src/core/snapshot.js';
 import { initialState } from '../../src/core/state.js';
@@ -186,6 +188,24 @@ describe('an engine that elects itself, in the pure core', () => {
     expect(text).toMatch(/evidence: hello: isWritablePrimary, electionId/);
     expect(text).toMatch(/set\.changed\s+election b:\d+ \(term 2\)/);
     expect(text).not.toMatch(/chosen:|not eligible/);
+  });
+
+  it('the dashboard’s history shows a set’s own election with "rolled back" or "-" in the loss column, never bytes', () => {
+    const sim = setUp();
+    sim.observe(3000, member('a', { state: 'SECONDARY', secs: 120 }), member('b', { state: 'SECONDARY', secs: 110 }));
+    sim.settle(3000);
+    sim.observe(4000, member('b', { state: 'PRIMARY', term: 2, secs: 110 }));
+    sim.settle(4000);
+    // b steps down with nothing a lacks: a's election loses nothing
+    sim.observe(5000, member('b', { state: 'SECONDARY', term: 2, secs: 110 }), member('a', { state: 'SECONDARY', term: 2, secs: 110 }));
+    sim.settle(5000);
+    sim.observe(6000, member('a', { state: 'PRIMARY', term: 3, secs: 110 }));
+    sim.settle(6000);
+    // the dashboard script's history part: its function declarations, run as the page runs them
+    const page = vm.createContext({ fmtBytes: (n: number) => `${String(n)} B` });
+    vm.runInContext(HISTORY, page);
+    const loss = (op: unknown) => (vm.runInContext('loss', page) as (op: unknown) => string)(op);
+    expect(sim.state.history.map((op) => `${op.id} ${loss(JSON.parse(JSON.stringify(op)))}`)).toEqual(['fo-1 rolled back', 'fo-2 -']);
   });
 
   it('a stale primary after a partition (older election) is journaled once and never routed', () => {
