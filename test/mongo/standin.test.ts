@@ -181,6 +181,27 @@ describe('mongo engine against the stand-in', () => {
     }
   });
 
+  it('step-down: a switchover that fails (its target cannot catch up) still restores the priorities, and the freezes', async () => {
+    const steering = new MongoSteering(set.members.map((m) => conn(m.port)));
+    try {
+      const from = set.primary();
+      if (!from) throw new Error('no primary');
+      const [target, other] = set.members.filter((m) => m !== from);
+      if (!target || !other) throw new Error('no secondaries');
+      set.pauseReplication(target.id);
+      await steering.run(conn(from.port), { insert: 't', documents: [{ k: 1 }], $db: 'test' });
+      await expect(steering.switchover({ to: target.name, how: 'priority', stepDownSecs: 5, catchUpSecs: 1, timeoutMs: 3000 })).rejects.toThrow(/no new primary \(.*\) within the timeout/);
+      expect(set.members.map((m) => m.priority)).toEqual([1, 1, 1]);
+      expect(set.setVersion).toBe(3); // raised, then restored
+      const now = set.primary();
+      if (!now) throw new Error('no primary');
+      await expect(steering.switchover({ to: target.name, how: 'freeze', stepDownSecs: 5, catchUpSecs: 1, timeoutMs: 3000 })).rejects.toThrow(/within the timeout/);
+      expect(set.members.filter((m) => m !== now && m !== target).every((m) => m.frozenUntil === 0)).toBe(true);
+    } finally {
+      await steering.close();
+    }
+  });
+
   it('pause: with every secondary frozen a stepped-down primary has no successor until resumed', async () => {
     const steering = new MongoSteering(set.members.map((m) => conn(m.port)));
     try {
