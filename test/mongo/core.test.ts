@@ -269,6 +269,27 @@ describe('an engine that elects itself, in the pure core', () => {
     expect(sim.state.nodes.b?.healthReason).toBe('member recovering');
   });
 
+  it('pause with freezeSecs is a freeze job to the primary’s agent, resume unfreezes (0); other engines refuse freezeSecs', () => {
+    const sim = setUp();
+    const cmd = (on: Sim, id: string, action: 'pause' | 'resume', freezeSecs?: number) =>
+      on.fold({ kind: 'command', id: `${id}-0`, receivedAt: 500, entry: { type: 'command', v: 1, id, action, by: 'ops', at: 500, ...(freezeSecs !== undefined ? { freezeSecs } : {}) } });
+    cmd(sim, 'p1', 'pause', 120);
+    sim.settle(500);
+    expect(sim.journal.map((r) => r.entry).find((e) => e.type === 'cluster.paused')).toMatchObject({ freezeSecs: 120 });
+    expect(sim.jobs).toEqual([expect.objectContaining({ node: 'a', action: 'freeze', freezeSecs: 120 })]);
+    cmd(sim, 'r1', 'resume');
+    sim.settle(600);
+    expect(sim.jobs.map((j) => [j.node, j.action, j.freezeSecs])).toEqual([
+      ['a', 'freeze', 120],
+      ['a', 'freeze', 0],
+    ]);
+    const pg = new Sim();
+    cmd(pg, 'p2', 'pause', 120);
+    pg.settle(500);
+    expect(pg.journal.map((r) => r.entry).find((e) => e.type === 'command.rejected')).toMatchObject({ commandId: 'p2', reason: expect.stringMatching(/freezeSecs: only a replica set that elects itself/) });
+    expect(pg.jobs).toEqual([]);
+  });
+
   it('refuses a failover by hand; a switchover is a steering job to the old primary’s agent, done when the target is elected', () => {
     const sim = setUp();
     const cmd = (id: string, action: 'failover' | 'switchover', to?: string) =>
