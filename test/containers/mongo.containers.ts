@@ -99,6 +99,25 @@ describe('mongod replica set in a container', () => {
       await client.close();
     }
   });
+
+  it('pause: with every secondary frozen the primary cannot step down; unfrozen, it can', async () => {
+    const steering = new MongoSteering(ports.map(conn));
+    try {
+      const s = await observeAll(initialMongoState());
+      const from = mongoRouting(s, 10_000).primary?.address;
+      const p = ports.find((x) => `127.0.0.1:${String(x)}` === from);
+      if (p === undefined) throw new Error('no primary');
+      const frozen = await steering.freeze(60);
+      expect(frozen).toHaveLength(2);
+      // (the error's wording is mongod's own: no electable secondary caught up)
+      await expect(steering.run(conn(p), { replSetStepDown: 30, secondaryCatchUpPeriodSecs: 2 }, 20_000)).rejects.toThrow();
+      expect(mongoRouting(await observeAll(initialMongoState()), 10_000).primary?.address).toBe(from);
+      await steering.unfreeze(frozen);
+      expect((await steering.switchover({ stepDownSecs: 10, catchUpSecs: 10, timeoutMs: 60_000 })).from).toBe(from);
+    } finally {
+      await steering.close();
+    }
+  });
 });
 
 describe('PostgreSQL and Redis in containers (smoke)', () => {
