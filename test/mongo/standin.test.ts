@@ -299,6 +299,10 @@ describe('mongo engine against the stand-in', () => {
       await client.readFromSecondary('wc', { k: 1 }, 150);
       expect(last('find')).toMatchObject({ body: { filter: { k: 1 }, $readPreference: { mode: 'secondary', maxStalenessSeconds: 150 } } });
       expect(secondaries).toContain(last('find')?.member);
+      // and refuses one below the 90 s floor before sending anything
+      const sent = set.received.length;
+      await expect(client.readFromSecondary('wc', { k: 1 }, 30)).rejects.toThrow(/maxStalenessSeconds 30 is below the minimum of 90/);
+      expect(set.received.length).toBe(sent);
       // a topology change (the set elects another) is logged through pino
       const steering = new MongoSteering(set.members.map((m) => conn(m.port)));
       await steering.switchover({ stepDownSecs: 5, catchUpSecs: 2 });
