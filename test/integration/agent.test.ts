@@ -101,11 +101,16 @@ describe('agent', () => {
     await sql(primaryPort, 'INSERT INTO d DEFAULT VALUES');
     expect(a.fenced).toBe(false);
     // it was failed over while it was away: the leader now names pg2
+    const latest = (await client.xrevrange(k.obs, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    const before = latest[0]?.[0] ?? '0-0';
     await client.set(k.primary, JSON.stringify({ id: 'pg2', host: '127.0.0.1', port: pg.nodes[1]!.port }));
     await waitFor('pg1 fenced', async () => a.fenced, 15_000);
     await expect(sql(primaryPort, 'INSERT INTO d DEFAULT VALUES')).rejects.toThrow(/read-only/);
-    // it reports itself fenced, so the leader can see it
-    const last = (await client.xrevrange(k.obs, '+', '-', 'COUNT', 20)) as Array<[string, string[]]>;
-    expect(last.map(([, f]) => JSON.parse(f[1]!) as { node?: string; fenced?: boolean }).some((o) => o.node === 'pg1' && o.fenced === true)).toBe(true);
+    // it reports itself fenced, so the leader can see it (on the stream since pg2 was named;
+    // not only the last few entries: two agents probing every 100 ms fill them fast on a slow host)
+    await waitFor('pg1 reporting itself fenced', async () => {
+      const since = (await client.xrange(k.obs, `(${before}`, '+')) as Array<[string, string[]]>;
+      return since.map(([, f]) => JSON.parse(f[1]!) as { node?: string; fenced?: boolean }).some((o) => o.node === 'pg1' && o.fenced === true);
+    }, 15_000);
   }, 60_000);
 });
