@@ -112,6 +112,7 @@ function applyObservation(state: ClusterState, reported: Observation, receivedAt
   if (isStale(held?.obs, reported)) return state;
   const obs = standbysByNodeId(state, reported);
   const unreachable = !obs.reachable || obs.process === 'dead' || obs.process === 'stopped';
+  const arrival = (state.obsArrivals ?? 0) + 1;
   const soft: SoftNode = {
     obs,
     receivedAt,
@@ -132,8 +133,11 @@ function applyObservation(state: ClusterState, reported: Observation, receivedAt
             : held.obs.peer.reachable
               ? receivedAt
               : (held.peerUnreachableSince ?? null),
+    arrival,
+    prevArrival: held && held.obs.bootId === obs.bootId ? (held.arrival ?? null) : null,
+    unreachableArrival: !unreachable ? null : held && held.unreachableSince !== null ? (held.unreachableArrival ?? null) : arrival,
   };
-  const next = { ...state, soft: { ...state.soft, [obs.node]: soft } };
+  const next = { ...state, obsArrivals: arrival, soft: { ...state.soft, [obs.node]: soft } };
   // a set that elects itself: the engine's own fold of the members' reports (src/core/set.ts)
   return electsItself(state.engine) ? { ...next, setView: observeSet(state, obs, receivedAt) } : next;
 }

@@ -24,7 +24,7 @@ export interface Snapshot {
 export function journalLayer(state: ClusterState): ClusterState {
   const op = state.operation;
   const sr = state.syncRequest;
-  const { setView: _view, ...rest } = state;
+  const { setView: _view, obsArrivals: _arrivals, ...rest } = state;
   return {
     ...rest,
     soft: {},
@@ -45,6 +45,6 @@ export function fromSnapshot(raw: unknown, cluster: string): ClusterState | null
   // fields added after the snapshot was written take their initial values
   const op = s.state.operation;
   const operation = op ? { ...op, deposed: op.deposed ?? null, fenceResult: null } : null;
-  const { setView: _view, ...restored } = s.state;
+  const { setView: _view, obsArrivals: _arrivals, ...restored } = s.state;
   return { ...initialState(cluster, s.state.engine), ...restored, operation, soft: {}, commands: {}, logId: s.logId };
 }

@@ -76,6 +76,19 @@ export interface SoftNode {
    * (null: no such streak, or not seen to start)
    */
   peerUnreachableSince?: number | null;
+  /**
+   * this observation's place in the observation stream as folded (ClusterState.obsArrivals):
+   * the stream is one total order, so an observation that arrived after another was
+   * appended after it
+   */
+  arrival?: number;
+  /**
+   * arrival of the previous observation of the same agent boot: the agent probes one at a
+   * time, so this one was begun after that one was appended (null: none, or another boot)
+   */
+  prevArrival?: number | null;
+  /** arrival of the first observation of the current unreachable streak (null: reachable) */
+  unreachableArrival?: number | null;
 }
 
 /**
@@ -195,6 +208,8 @@ export interface ClusterState {
   handledCommands: readonly HandledCommand[];
   /** the command stream id of the last command the journal answered: a restarted coordinator reads on from there */
   commandsReadTo: string | null;
+  /** observations folded so far (soft): numbers each one's arrival (SoftNode.arrival) */
+  obsArrivals?: number;
   /** an engine that elects itself (MongoDB): the set as the journal knows it (src/core/set.ts) */
   replicaSet?: JournalSet;
   /** … and as the members' newest observations show it, with the facts not yet journaled (soft) */

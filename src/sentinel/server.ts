@@ -54,6 +54,8 @@ export interface SentinelServerOptions {
    * Sentinel). ioredis's failoverDetector ends a client for good when the message
    * arrives while the client re-asks for the master after a crash; a delay longer than
    * the clients' reconnect interval lets them find the new master on their own first.
+   * A delayed announcement names only a master that is still the primary when it is due
+   * (one superseded by a newer switch is dropped: it would send clients to a node gone).
    */
   switchMasterDelayMs?: number;
 }
@@ -115,6 +117,7 @@ export class SentinelServer {
     this.boundPort = (this.server.address() as net.AddressInfo).port;
     const t = this.opts.source.current();
     this.lastPrimary = t?.primary ? { host: t.primary.host, port: t.primary.port } : null;
+    this.announced = this.lastPrimary;
     this.unsubscribe = this.opts.source.subscribe((table) => this.onTable(table));
     this.opts.log?.info({ host, port: this.boundPort, masterName: this.opts.masterName }, 'sentinel endpoint listening');
     return { host, port: this.boundPort };
@@ -146,6 +149,11 @@ export class SentinelServer {
     return n;
   }
 
+  /** the primary address last announced with +switch-master (or first seen) */
+  private announced: { host: string; port: number } | null = null;
+  /** the newest switch seen: a delayed announcement superseded by a newer one is dropped */
+  private switchSeq = 0;
+
   /** A new routing table: announce a changed primary address with +switch-master. */
   private onTable(table: RoutingTable): void {
     const p = table.primary;
@@ -153,16 +161,35 @@ export class SentinelServer {
     const prev = this.lastPrimary;
     this.lastPrimary = { host: p.host, port: p.port };
     if (prev && prev.host === p.host && prev.port === p.port) return;
-    const old = prev ?? { host: p.host, port: p.port };
-    this.switches++;
-    const message = `${this.opts.masterName} ${old.host} ${old.port} ${p.host} ${p.port}`;
+    const to = { host: p.host, port: p.port };
+    const nth = ++this.switchSeq;
     const send = (): void => {
+      const old = this.announced ?? prev ?? to;
+      this.announced = to;
+      this.switches++;
+      const message = `${this.opts.masterName} ${old.host} ${old.port} ${to.host} ${to.port}`;
       const n = this.publish('+switch-master', message);
       this.opts.log?.info({ message, subscribers: n }, '+switch-master published');
     };
     const delay = this.opts.switchMasterDelayMs ?? 0;
-    if (delay <= 0) send();
-    else setTimeout(() => this.unsubscribe !== null && send(), delay).unref();
+    if (delay <= 0) {
+      send();
+      return;
+    }
+    // Delayed: announce only what is still true when the timer fires. A newer switch
+    // meanwhile announces itself (from the last address announced): this one would send
+    // clients to a master that is gone (a failover right after another one). While no
+    // node is writable (a failover under way), wait another delay.
+    const later = (): void => {
+      if (this.unsubscribe === null || nth !== this.switchSeq) return;
+      const now = this.opts.source.current()?.primary;
+      if (!now) {
+        setTimeout(later, delay).unref();
+        return;
+      }
+      if (now.host === to.host && now.port === to.port) send();
+    };
+    setTimeout(later, delay).unref();
   }
 
   /** What the command handlers read: the live values, as of each command. */

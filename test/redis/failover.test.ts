@@ -205,6 +205,8 @@ describe('redis through agents and coordinators', () => {
       }
     })();
     await waitFor('writes before the kill', async () => acked.length > 30);
+    // (for the diagnostics below: the node the client writes to, as it says itself)
+    const wroteTo = String(await c.call('INFO', 'server')).match(/tcp_port:(\d+)/)?.[1];
     process.kill(serverPid(old), 'SIGKILL');
     const t0 = Date.now();
     const atKill = acked.length;
@@ -219,6 +221,20 @@ describe('redis through agents and coordinators', () => {
     expect(await ask(now.port, 'GET', `s${acked.at(-1)}`)).toBe(String(acked.at(-1)));
     const missing: number[] = [];
     for (const i of acked) if ((await ask(now.port, 'GET', `s${i}`)) !== String(i)) missing.push(i);
+    if (missing.length > 0) {
+      // what the next failure needs to explain itself: where the writes went, what the
+      // failover saw of each node (its evidence), and the nodes' replication now
+      const page = (await (await fetch(`${file.api}/v1/clusters/${file.cluster}/events?limit=500`)).json()) as { events: Array<{ type: string; at: string; data: Record<string, unknown> }> };
+      const fo = page.events.filter((e) => e.type === 'failover.started').at(-1);
+      const roles = await Promise.all(file.nodes.map(async (n) => `${n.id}:${n.port} ${JSON.stringify(await ask(n.port, 'ROLE'))}`));
+      console.log(
+        [
+          `lost ${missing.length} of ${acked.length} acknowledged writes (${atKill} before the kill); the client wrote to port ${wroteTo ?? '?'} before the kill; killed ${old.id}:${old.port}; now ${now.id}:${now.port}`,
+          `failover.started: ${JSON.stringify(fo)}`,
+          ...roles,
+        ].join('\n'),
+      );
+    }
     expect(missing).toEqual([]);
   }, 150_000);
 

@@ -111,6 +111,38 @@ describe('sentinel endpoint: protocol', () => {
     expect(s.switches).toBe(1);
   });
 
+  it('a delayed +switch-master is dropped when a newer switch came meanwhile (a failover right after another), and waits while no node is writable', async () => {
+    // (addresses only: nothing here connects to the nodes)
+    const node = (port: number): RedisProcess => ({ spec: { host: '127.0.0.1', port } }) as unknown as RedisProcess;
+    const [a, b, c] = [node(1001), node(1002), node(1003)];
+    const source = new StaticRoutingSource(table(a, [b, c]));
+    const s = new SentinelServer({ masterName: 'mymaster', source, id: 'c1', switchMasterDelayMs: 300 });
+    await s.listen();
+    closers.push(() => s.close());
+    const sub = new Redis({ port: s.port, lazyConnect: true });
+    closers.push(() => sub.disconnect());
+    await sub.connect();
+    const got: string[] = [];
+    sub.on('message', (_ch: string, msg: string) => got.push(msg));
+    await sub.subscribe('+switch-master');
+    source.set(table(b, [a, c])); // a → b …
+    source.set(table(null, [a, c])); // … b dies at once …
+    source.set(table(c, [a, b])); // … and c is promoted, all within the delay
+    await waitFor(() => got.length >= 1, 15_000, 'the announcement');
+    await sleep(700);
+    // never b, which was gone when its announcement was due: clients go from a to c
+    expect(got).toEqual(['mymaster 127.0.0.1 1001 127.0.0.1 1003']);
+    expect(s.switches).toBe(1);
+    // no writable node when the announcement is due: it waits for one, and names it if it is still c
+    source.set(table(a, [b, c]));
+    source.set(table(null, [b, c]));
+    await sleep(500);
+    expect(got).toHaveLength(1);
+    source.set(table(a, [b, c]));
+    await waitFor(() => got.length >= 2, 15_000, 'the second announcement');
+    expect(got[1]).toBe('mymaster 127.0.0.1 1003 127.0.0.1 1001');
+  });
+
   it('glob patterns match as Redis does', () => {
     expect(globMatch('*', '+switch-master')).toBe(true);
     expect(globMatch('+switch-*', '+switch-master')).toBe(true);

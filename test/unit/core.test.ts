@@ -568,7 +568,7 @@ describe('the journal fold', () => {
       initialState('c1'),
       sim.journal.map((r): CoreEvent => ({ kind: 'journal', id: r.id, entry: r.entry })),
     );
-    const pick = (s: ClusterState) => ({ ...s, soft: {}, operation: s.operation && { ...s.operation, promoteResult: null } });
+    const pick = (s: ClusterState) => ({ ...s, soft: {}, obsArrivals: undefined, operation: s.operation && { ...s.operation, promoteResult: null } });
     expect(pick(follower)).toEqual(pick(sim.state));
   });
 });

@@ -3,6 +3,7 @@ import { bytesAhead, codecOf, comparePositions, newestPosition } from '../positi
 import type { Settings } from '../settings.js';
 import type { ClusterState } from '../state.js';
 import { isSilent } from './pass.js';
+import { ackedByReplicas } from '../../engines/traits.js';
 
 export type CandidateChoice = { ok: true; node: string; lostBytes: number } | { ok: false; reason: string };
 
@@ -93,4 +94,49 @@ export function chooseCandidate(state: ClusterState, now: number, s: Settings, o
 export function onHistory(ref: { id: string; prev: string | null } | null, id: string | undefined, prev: string | undefined): boolean {
   if (!ref || !id) return true;
   return id === ref.id || prev === ref.id;
+}
+
+/**
+ * Replicas whose newest report may not hold their final position yet: a failover waits
+ * for them before it picks a candidate (see failureRule). Pure.
+ *
+ * A replica's reported position is only a lower bound while the primary may still send to
+ * it: the primary's death is reported at once, but each replica's newest report may be
+ * up to a probe interval old, taken while the writes the clients saw acknowledged (Redis
+ * `WAIT`, PostgreSQL's asynchronous commit) were still arriving. Comparing such reports
+ * picks a replica at random among those that were streaming, and promoting one that was
+ * behind throws away what the others had (a Redis replica then full-resyncs from it).
+ *
+ * So, once the primary is reported unreachable, a replica's position counts only from a
+ * report that came after that one in the observation stream (one total order) and that
+ *   - was begun after it: the agent's previous report came after it too (an agent probes
+ *     one at a time), or
+ *   - shows the replica cut off from its upstream (not streaming): nothing more arrives.
+ * Only replicas a failover could promote are waited for (live agent, priority > 0,
+ * reachable, a replica), and for at most agentTimeoutMs from the primary's first
+ * unreachable report: after that the reports are judged as they are. It costs a failover
+ * about one probe interval.
+ *
+ * Engines whose writes are acknowledged by replicas outside the core's synchronous mode
+ * only (Redis `WAIT`, see ackedByReplicas): elsewhere nothing waits.
+ */
+export function unsettledPositions(state: ClusterState, now: number, s: Settings): string[] {
+  if (!ackedByReplicas(state.engine)) return [];
+  const old = state.primary;
+  const ps = old ? state.soft[old] : undefined;
+  const since = ps?.unreachableArrival ?? null;
+  if (!old || !ps || since === null || ps.unreachableSince === null || now - ps.unreachableSince >= s.agentTimeoutMs) return [];
+  const waiting: string[] = [];
+  for (const n of Object.values(state.nodes)) {
+    if (n.id === old || n.priority <= 0) continue;
+    const soft = state.soft[n.id];
+    if (!soft || isSilent(soft, now, s)) continue;
+    const o = soft.obs;
+    if (!o.reachable || o.process === 'dead' || o.process === 'stopped' || o.role !== 'replica') continue;
+    const after = (soft.arrival ?? 0) > since;
+    const begunAfter = after && (soft.prevArrival ?? 0) > since;
+    const cutOff = after && o.walReceiver !== 'streaming';
+    if (!begunAfter && !cutOff) waiting.push(n.id);
+  }
+  return waiting.sort();
 }

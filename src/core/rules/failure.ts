@@ -5,7 +5,7 @@
  */
 import type { Settings } from '../settings.js';
 import type { ClusterState } from '../state.js';
-import { chooseCandidate } from './candidate.js';
+import { chooseCandidate, unsettledPositions } from './candidate.js';
 import { startOperation } from './operation.js';
 import { append, capLeaseMs, evidenceAround, isSilent, job, leaseMs, peerViews, type Pass } from './pass.js';
 
@@ -183,6 +183,10 @@ export function failureRule({ state, now, s, out }: Pass): boolean {
     blocked(`primary ${from} failed (${verdict.reason}) but the cooldown since the last failover has not passed`);
     return restartable ? restart('no failover possible (cooldown): restarting the crashed primary in place') : true;
   }
+  // the replicas' positions from before the primary stopped are lower bounds: wait (at most
+  // agentTimeoutMs, typically one probe interval) for reports that hold their final ones.
+  // Not journaled: the next reports end it.
+  if (unsettledPositions(state, now, s).length > 0) return true;
   const choice = chooseCandidate(state, now, s);
   if (!choice.ok) {
     blocked(`primary ${from} failed (${verdict.reason}); ${choice.reason}`);
