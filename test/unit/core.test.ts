@@ -986,9 +986,15 @@ describe('synchronous mode: quorum', () => {
 
   it('fails over to the standby with the most WAL, only when every journaled standby is reachable', () => {
     const sim = established();
-    sim.observe(2_000, obs('pg2', { lsn: '0/5000100' }), obs('pg3', { lsn: '0/5000200' }));
+    sim.observe(2_000, obs('pg2', { lsn: '0/5000100' }), obs('pg3', { lsn: '0/5000100' }));
     sim.observe(2_000, obs('pg1', DEAD));
     sim.pass(2_000);
+    // the standbys' reports predate the death (a tie that priority would give to pg2): their
+    // positions are lower bounds, so nothing is promoted on them
+    expect(sim.state.operation ?? null).toBeNull();
+    // their reports after it, cut off from pg1: pg3 holds the most WAL, so every acknowledged commit
+    sim.observe(2_200, obs('pg2', { lsn: '0/5000100', walReceiver: null }), obs('pg3', { lsn: '0/5000200', walReceiver: null }));
+    sim.pass(2_200);
     expect(sim.state.operation?.to).toBe('pg3');
   });
 
@@ -996,7 +1002,10 @@ describe('synchronous mode: quorum', () => {
     const sim = established();
     sim.observe(2_000, obs('pg3', DEAD));
     sim.observe(2_000, obs('pg1', DEAD));
-    const d = sim.pass(2_000);
+    expect(sim.pass(2_000).types).not.toContain('failover.started');
+    // pg2's final position is in: it is all there is, and pg3 may hold a commit it lacks
+    sim.observe(2_200, obs('pg2', { walReceiver: null }));
+    const d = sim.pass(2_200);
     expect(d.types).not.toContain('failover.started');
     expect(d.one('failover.blocked').reason).toMatch(/quorum mode needs every synchronous standby/);
   });

@@ -118,10 +118,14 @@ export function onHistory(ref: { id: string; prev: string | null } | null, id: s
  * about one probe interval.
  *
  * Engines whose writes are acknowledged by replicas outside the core's synchronous mode
- * only (Redis `WAIT`, see ackedByReplicas): elsewhere nothing waits.
+ * (Redis `WAIT`, see ackedByReplicas), and synchronous quorum mode (ANY 1: the standby
+ * with the most WAL is the one to promote): elsewhere nothing waits (a synchronous FIRST
+ * standby holds every acknowledged commit; an asynchronous failover journals its loss).
  */
 export function unsettledPositions(state: ClusterState, now: number, s: Settings): string[] {
-  if (!ackedByReplicas(state.engine)) return [];
+  // PostgreSQL in quorum mode (ANY 1) too: an acknowledged commit is on at least one
+  // standby, and only the one truly furthest ahead surely holds every one
+  if (!ackedByReplicas(state.engine) && s.synchronous !== 'quorum') return [];
   const old = state.primary;
   const ps = old ? state.soft[old] : undefined;
   const since = ps?.unreachableArrival ?? null;
