@@ -208,16 +208,64 @@ describe('redis engine', () => {
     await waitFor(async () => (await call(r2, 'LLEN', 'log')) === list.length, 15_000, 'r2 to follow the new master');
   });
 
-  it('switchover without FAILOVER (the fallback steps): zero acknowledged writes lost', async () => {
+  it('switchover without FAILOVER (the fallback steps): zero acknowledged writes lost, with the target behind when writes stop', async () => {
     t = await makeNodes(2);
     await startReplicated(t);
     const [m, r] = t.nodes as [NonNullable<TestNodes['nodes'][0]>, NonNullable<TestNodes['nodes'][0]>];
     await fill(m, 200);
-    const res = await switchover(m.spec, r.spec, { timeoutMs: 15_000, useFailoverCommand: false });
+    const acked: number[] = [];
+    let stop = false;
+    const writer = (async () => {
+      let conn: RedisConn | null = null;
+      for (let i = 0; !stop; i++) {
+        try {
+          conn ??= await RedisConn.connect(m.spec, 2_000);
+          await conn.callWithin(20_000, 'RPUSH', 'log', i);
+          acked.push(i);
+        } catch {
+          conn?.close();
+          conn = null;
+          await sleep(5);
+        }
+      }
+      conn?.close();
+    })();
+    await waitFor(() => acked.length > 10, 15_000, 'writes before the switchover');
+    // hold the target back: the master asks for a password its replica does not have and
+    // drops the replication link (connections already open stay authenticated), so the
+    // writes acknowledged from now on are on the master only. Promoting the target before
+    // it has the master's offset (the wait the fallback steps make) would lose them.
+    await call(m, 'CONFIG', 'SET', 'requirepass', 'pw');
+    const master = { ...m.spec, password: 'pw' };
+    const mc = await RedisConn.connect(master, 2_000);
+    try {
+      await mc.call('CLIENT', 'KILL', 'TYPE', 'replica');
+    } finally {
+      mc.close();
+    }
+    await waitFor(async () => String(await call(r, 'INFO', 'replication')).includes('master_link_status:down'), 15_000, 'the link down');
+    const atCut = acked.length;
+    await waitFor(() => acked.length >= atCut + 5, 15_000, 'writes acknowledged with the link down');
+    const switched = switchover(master, r.spec, { timeoutMs: 15_000, useFailoverCommand: false });
+    // the target can sync again: the switchover waits for it to have the master's offset
+    await sleep(300);
+    await call(r, 'CONFIG', 'SET', 'masterauth', 'pw');
+    const res = await switched;
     expect(res.method).toBe('manual');
+    stop = true;
+    await writer;
     expect((await call(r, 'ROLE') as unknown[])[0]).toBe('master');
-    expect(await call(r, 'DBSIZE')).toBe(200);
-    await expect(call(m, 'SET', 'x', '1')).rejects.toThrow(/READONLY/);
+    expect(await call(r, 'EXISTS', 'k199')).toBe(1);
+    const have = new Set(((await call(r, 'LRANGE', 'log', 0, -1)) as string[]).map(Number));
+    const lost = acked.filter((i) => !have.has(i));
+    expect(lost).toEqual([]);
+    // the old master follows the target: a write there is refused
+    const after = await RedisConn.connect(master, 2_000);
+    try {
+      await expect(after.call('SET', 'x', '1')).rejects.toThrow(/READONLY/);
+    } finally {
+      after.close();
+    }
   });
 });
 
