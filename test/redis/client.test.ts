@@ -1,8 +1,9 @@
 /**
  * createRedisClient across a failover, against real redis-servers. The routing API is
  * a small in-test HTTP server (GET /routing and the SSE stream, as the coordinators
- * serve them) whose table the test drives: the Redis engine is not yet wired into the
- * agents, so the test does the coordinator's steps itself.
+ * serve them) whose table the test drives, doing the coordinator's steps itself (so the
+ * table can lag behind a node's role on purpose). The same through real agents and
+ * coordinators: test/redis/failover.test.ts.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -138,5 +139,39 @@ describe('createRedisClient', () => {
     // the replica client moved from r1 (now the master) to r2
     await waitFor(() => ro.target?.port === r2.spec.port, 15_000, 'the replica client to move');
     await waitFor(async () => String(await ro.info('server')).includes(`tcp_port:${r2.spec.port}`), 15_000, 'the replica client on r2');
+  });
+
+  it('primary role: a write that meets READONLY on a demoted master is resent once the table moves; defineCommand scripts run on the new master, a hand-loaded one answers NOSCRIPT', async () => {
+    t = await makeNodes(2);
+    await startReplicated(t);
+    const [m, r] = t.nodes as [RedisProcess, RedisProcess];
+    const source = new StaticRoutingSource(table(m, [r]));
+    const api = await routingApi(source);
+    const rw = createRedisClient({ routing: api, cluster: 'cache', redis: { maxRetriesPerRequest: null } }) as ReturnType<typeof createRedisClient> & {
+      bump(key: string, by: number): Promise<number>;
+    };
+    rw.on('error', () => {});
+    closers.push(() => rw.disconnect());
+    rw.defineCommand('bump', { numberOfKeys: 1, lua: "return redis.call('INCRBY', KEYS[1], ARGV[1])" });
+    expect(await rw.bump('c', 1)).toBe(1);
+    const sha = String(await rw.script('LOAD', "return redis.call('GET', KEYS[1])"));
+    expect(await rw.evalsha(sha, 1, 'c')).toBe('1');
+    await waitFor(async () => (await call(r, 'GET', 'c')) === '1', 15_000, 'the replica to have c');
+
+    // a switchover whose routing update is late: the client's connection is still to m,
+    // now a replica; the write answers READONLY, and reconnectOnError resends it
+    await promote(r.spec);
+    await follow(m.spec, r.spec);
+    const write = rw.set('after', 'demote');
+    await waitFor(async () => /errorstat_READONLY:count=[1-9]/.test(String(await call(m, 'INFO', 'errorstats'))), 15_000, 'the write refused with READONLY on m');
+    source.set(table(r, [m]));
+    expect(await write).toBe('OK');
+    expect(rw.target?.port).toBe(r.spec.port);
+    expect(await call(r, 'GET', 'after')).toBe('demote');
+
+    // NOSCRIPT (docs/redis.md): a defineCommand script is sent as EVAL on the new
+    // connection; a script loaded by hand on the old master is not on the new one
+    expect(await rw.bump('c', 1)).toBe(2);
+    await expect(rw.evalsha(sha, 1, 'c')).rejects.toThrow(/NOSCRIPT/);
   });
 });
