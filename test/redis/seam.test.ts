@@ -39,6 +39,8 @@ describe('redis engine on the seam (pure)', () => {
     expect(redisEngine.supports.has('promote')).toBe(true);
     // a switchover's demote pauses writes and reports the offset (no restart)
     expect(redisEngine.supports.has('demote')).toBe(true);
+    // the coordinators drive a Redis switchover step by step: no 'switchover' job (RedisNodeActions has no switchover())
+    expect(redisEngine.supports.has('switchover')).toBe(false);
   });
 });
 

@@ -367,7 +367,13 @@ export class ManagedRedis implements ManagedNode {
   }
 }
 
-const SUPPORTED: ReadonlySet<EngineAction> = new Set<EngineAction>(['promote', 'demote', 'follow', 'rejoin', 'fence', 'unfence', 'restart', 'sync', 'switchover']);
+/**
+ * Not 'switchover' (the job an engine that elects itself runs, MongoDB): a Redis
+ * switchover is the coordinators' steps, journaled one by one: demote (pause writes,
+ * report the offset), promote once the target has it, follow. `FAILOVER TO` is the
+ * library's `switchover()` in actions.ts, for callers outside the coordinators.
+ */
+const SUPPORTED: ReadonlySet<EngineAction> = new Set<EngineAction>(['promote', 'demote', 'follow', 'rejoin', 'fence', 'unfence', 'restart', 'sync']);
 
 export const redisEngine = {
   name: 'redis',
