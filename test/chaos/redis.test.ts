@@ -113,6 +113,8 @@ describe('chaos: redis', () => {
       await progress(w, 30);
       const before = await failoversStarted(file);
       const pid = await pidOf(master);
+      // writable masters sampled through the fault and the window after it (the goal: never two)
+      const watch = watchMasters(file.nodes);
       process.kill(pid, 'SIGSTOP');
       await sleep(2_000);
       process.kill(pid, 'SIGCONT');
@@ -120,6 +122,9 @@ describe('chaos: redis', () => {
       await sleep(WINDOW_MS);
       await progress(w, 10);
       await w.stop();
+      const seen = await watch.stop();
+      expect(seen.samples).toBeGreaterThan(2);
+      expect(seen.maxWritable, seen.seen.join('; ')).toBeLessThanOrEqual(1);
       expect(await failoversStarted(file)).toBe(before);
       expect((await routing(file.api, file.cluster)).primary?.id).toBe(master.id);
       expect(await lostOn(master, key, w)).toEqual([]);
