@@ -5,7 +5,7 @@
  * switchover under a writer, the empty-restart rule through the agent, and ioredis's
  * own Sentinel support writing through a kill -9.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -317,5 +317,45 @@ describe('redis through agents and coordinators', () => {
     expect(w.samples).toBeGreaterThan(2);
     expect(w.maxWritable, w.seen.join('; ')).toBeLessThanOrEqual(1);
     expect(now.id).not.toBe(old.id);
+  }, 150_000);
+
+  it('ctl (list, switchover, history, explain), the dashboard and the lag history work on a Redis cluster as on PostgreSQL', async () => {
+    const dir = path.join(s!.dir, 'sb');
+    const ctl = (...args: string[]): { code: number | null; out: string } => {
+      const r = spawnSync(process.execPath, [cliEntry(), 'ctl', ...args, '--dir', dir], { encoding: 'utf8', timeout: 120_000 });
+      return { code: r.status, out: `${r.stdout}${r.stderr}` };
+    };
+    const from = await settled(file, null);
+    const list = ctl('list');
+    expect(list.code, list.out).toBe(0);
+    for (const n of file.nodes) expect(list.out).toContain(n.id);
+    expect(list.out).toMatch(/primary/);
+
+    const so = ctl('switchover', '--yes');
+    expect(so.code, so.out).toBe(0);
+    const now = await settled(file, from.id, 60_000);
+    expect(await role(now.port)).toBe('master');
+
+    const page = (await (await fetch(`${file.api}/v1/clusters/${file.cluster}/history`)).json()) as { history?: Array<{ id: string; kind: string; to: string; outcome: string }> } | Array<{ id: string; kind: string; to: string; outcome: string }>;
+    const items = Array.isArray(page) ? page : (page.history ?? []);
+    const op = items.find((h) => h.kind === 'switchover' && h.to === now.id && h.outcome === 'success');
+    expect(op, JSON.stringify(items)).toBeDefined();
+    const hist = ctl('history');
+    expect(hist.code, hist.out).toBe(0);
+    expect(hist.out).toContain(op!.id);
+    const explain = ctl('explain', op!.id);
+    expect(explain.code, explain.out).toBe(0);
+    expect(explain.out).toContain(now.id);
+    expect(explain.out).toMatch(/promot/i);
+
+    const dash = await fetch(`${file.api}/`);
+    expect(dash.status).toBe(200);
+    expect(await dash.text()).toMatch(/<html/i);
+    // the dashboard's lag chart: the replicas' lag in bytes (offsets), per node
+    await waitFor('lag samples for the replicas', async () => {
+      const lag = (await (await fetch(`${file.api}/v1/clusters/${file.cluster}/lag`)).json());
+      const text = JSON.stringify(lag);
+      return file.nodes.filter((n) => n.id !== now.id).every((n) => text.includes(`"${n.id}"`)) ? lag : null;
+    });
   }, 150_000);
 });
