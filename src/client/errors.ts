@@ -60,14 +60,12 @@ export function isConnectFailure(err: unknown): boolean {
 
 /** An error that says the node (not the statement) is at fault: counts against its breaker. */
 export function isNodeFailure(err: unknown): boolean {
-  if (isConnectFailure(err)) return true;
-  const e = err as { code?: unknown; message?: unknown } | null;
-  if (!e) return false;
-  if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return true;
+  if (isConnectFailure(err) || isConnectionLost(err)) return true;
   const state = sqlState(err);
-  if (state && (state.startsWith('08') || state.startsWith('28') || state === '3D000' || state === '57P01' || state === '57P02' || state === '57P03' || state === '53300')) return true;
-  const msg = typeof e.message === 'string' ? e.message : '';
-  return msg.includes('Connection terminated') || msg.includes('Query read timeout') || msg.includes('Client has encountered a connection error');
+  // the node refused the login, has no such database, or no connection slot
+  if (state && (state.startsWith('28') || state === '3D000' || state === '53300')) return true;
+  const msg = (err as { message?: unknown } | null)?.message;
+  return typeof msg === 'string' && msg.includes('Query read timeout');
 }
 
 /**
